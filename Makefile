@@ -1,0 +1,55 @@
+# cnnbook: every task a contributor or CI runs. `make help` lists them.
+#   make book    install everything into .venv, then build the book into _build/html
+#   make test    the full test suite (what CI runs)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+.DEFAULT_GOAL := book
+.PHONY: help install book test lint unit notebooks-smoke book-strict notebooks colab-cells bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[dev]"
+	touch $@
+
+install: $(STAMP)  ## create .venv and install cnnbook with every extra
+
+book: $(STAMP)  ## install, then build the book from the stored outputs into _build/html
+	$(BIN)/jupyter-book build . --keep-going
+	@echo "The book is in _build/html/index.html"
+
+test: lint unit notebooks-smoke book-strict  ## the full test suite (what .ci/run runs)
+
+lint: $(STAMP)  ## ruff over the package, tests, tools, benchmarks and notebooks
+	$(BIN)/ruff check cnnbook tests tools benchmarks book
+
+unit: $(STAMP)  ## unit tests and docstring examples of the package
+	$(BIN)/python -m pytest --doctest-modules tests cnnbook
+
+# Every notebook, executed in smoke mode, its outputs compared with the stored ones.
+notebooks-smoke: $(STAMP)  ## run every notebook (smoke budget) and compare outputs (nbval)
+	CNNBOOK_SMOKE=1 $(BIN)/python -m pytest book --nbval --nbval-current-env \
+	  --nbval-sanitize-with nbval_sanitize.cfg -n 2 --dist loadscope
+
+book-strict: $(STAMP)  ## build the book, failing on any warning or broken reference
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+notebooks: $(STAMP)  ## re-execute every notebook in full mode and store the outputs (slow)
+	$(BIN)/python tools/booktools.py execute
+
+colab-cells: $(STAMP)  ## rewrite each notebook's Colab install cell from _config.yml
+	$(BIN)/python tools/booktools.py colab-cells
+
+bench: $(STAMP)  ## speed of cnnbook against TensorFlow, as ratios measured in one run
+	$(BIN)/python benchmarks/bench_conv.py
+
+clean:  ## remove the built book (keeps .venv)
+	rm -rf _build

@@ -1,0 +1,42 @@
+"""cnnbook: the companion package of the executable book on convolutional networks.
+
+The chapters import it with one line and call into it, so that a notebook shows the
+idea and the package holds the reusable, tested code.
+
+Modules
+-------
+conv
+    Convolution and cross-correlation (:func:`conv2d`, :func:`correlate2d`, ...).
+kernels
+    Classic image-filter kernels (blur, sharpen, edges).
+datasets
+    CIFAR-10, read offline from the official binary files or an image-folder copy.
+runtime
+    Full versus smoke budget (:func:`budget`), quiet TensorFlow import.
+plots
+    The book's figure style and plotting helpers.
+"""
+
+from cnnbook.conv import (
+    conv2d,
+    conv2d_reference,
+    conv_output_size,
+    convolve2d,
+    correlate2d,
+    padding_amounts,
+)
+from cnnbook.runtime import budget, import_tensorflow, smoke_mode
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "budget",
+    "conv2d",
+    "conv2d_reference",
+    "conv_output_size",
+    "convolve2d",
+    "correlate2d",
+    "import_tensorflow",
+    "padding_amounts",
+    "smoke_mode",
+]

@@ -1,0 +1,93 @@
+"""Maintenance of the book's notebooks: the Colab install cell, and re-execution.
+
+    python tools/booktools.py colab-cells        # rewrite every first cell from _config.yml
+    python tools/booktools.py execute [NB ...]   # re-run notebooks in full mode, in place
+
+The Makefile wraps both (`make colab-cells`, `make notebooks`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+
+
+def repository_url(config_path=ROOT / "_config.yml"):
+    """The canonical repository URL, as `_config.yml` gives it (one place to change it)."""
+    config = yaml.safe_load(Path(config_path).read_text())
+    return config["repository"]["url"].rstrip("/")
+
+
+def colab_cell_source(url=None):
+    """Source of the first code cell of every notebook: install cnnbook in Colab only."""
+    url = url or repository_url()
+    return (
+        "# In Google Colab, install cnnbook (the book's companion package); elsewhere,\n"
+        "# do nothing: `make book` has installed it already.\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        f'    %pip install --quiet "cnnbook @ git+{url}"'
+    )
+
+
+def notebooks():
+    """Every chapter notebook in book/, in name order."""
+    return sorted(BOOK.glob("*.ipynb"))
+
+
+def first_code_cell(notebook):
+    return next(cell for cell in notebook.cells if cell.cell_type == "code")
+
+
+def update_colab_cells():
+    source = colab_cell_source()
+    for path in notebooks():
+        notebook = nbformat.read(path, as_version=4)
+        cell = first_code_cell(notebook)
+        if cell.source != source:
+            cell.source = source
+            nbformat.write(notebook, path)
+            print(f"updated {path.relative_to(ROOT)}")
+
+
+def execute(paths, timeout=None):
+    """Execute notebooks in full mode (CNNBOOK_SMOKE unset) and store their outputs."""
+    from nbclient import NotebookClient
+
+    os.environ.pop("CNNBOOK_SMOKE", None)
+    for path in paths:
+        path = Path(path).resolve()
+        notebook = nbformat.read(path, as_version=4)
+        started = time.perf_counter()
+        NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+        ).execute()
+        nbformat.write(notebook, path)
+        print(f"executed {path.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("colab-cells", help="rewrite the Colab install cell of every notebook")
+    run = commands.add_parser("execute", help="re-execute notebooks in full mode, in place")
+    run.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in book/")
+    args = parser.parse_args(argv)
+    if args.command == "colab-cells":
+        update_colab_cells()
+    else:
+        execute(args.notebooks or notebooks())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
