@@ -30,6 +30,7 @@ test: lint unit notebooks-smoke book-strict  ## the full test suite (what .ci/ru
 
 lint: $(STAMP)  ## ruff over the package, tests, tools, benchmarks and notebooks
 	$(BIN)/ruff check cnnbook tests tools benchmarks book
+	$(BIN)/ruff format --check cnnbook tests tools benchmarks
 
 unit: $(STAMP)  ## unit tests and docstring examples of the package
 	$(BIN)/python -m pytest --doctest-modules tests cnnbook

@@ -209,9 +209,7 @@ def conv_output_size(size, kernel_size, stride=1, padding="valid", dilation=1):
 def _check_2d(array, name):
     array = np.asarray(array)
     if array.ndim != 2:
-        raise ValueError(
-            f"{name} must be a 2-D array. Received: {name} with shape {array.shape}"
-        )
+        raise ValueError(f"{name} must be a 2-D array. Received: {name} with shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name} must not be empty. Received: {name}.shape={array.shape}")
     return array
@@ -381,7 +379,14 @@ def _prepare_conv2d(x, kernel, bias, stride, padding, dilation):
     dtype = np.result_type(x.dtype, kernel.dtype, np.float32)
     if bias is not None:
         dtype = np.result_type(dtype, bias.dtype)
-    return x.astype(dtype, copy=False), kernel.astype(dtype, copy=False), bias, strides, pads, dilations
+    return (
+        x.astype(dtype, copy=False),
+        kernel.astype(dtype, copy=False),
+        bias,
+        strides,
+        pads,
+        dilations,
+    )
 
 
 def conv2d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):

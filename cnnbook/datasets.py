@@ -206,6 +206,8 @@ def _reader_for_folder(folder):
 
 def _reader_for_file(path):
     """Return a function that reads the archive ``path``, or None for another file."""
+    if path.name == CIFAR10_ARCHIVE.filename:
+        return lambda: _read_binary_archive(path)  # checked against the checksum first
     if not tarfile.is_tarfile(path):
         raise DatasetError(f"{str(path)!r} is not a tar archive (nor a CIFAR-10 folder)")
     with tarfile.open(path) as archive:
@@ -403,7 +405,9 @@ def _download(archive, folder, searched):
         _verify(partial.name, archive)
     except (urllib.error.URLError, OSError, DatasetError) as error:
         os.unlink(partial.name)
-        raise DatasetNotFoundError(_offline_help(searched, f"the download failed: {error}")) from None
+        raise DatasetNotFoundError(
+            _offline_help(searched, f"the download failed: {error}")
+        ) from None
     except BaseException:
         os.unlink(partial.name)
         raise

@@ -30,8 +30,10 @@ def box_blur(size=3):
 
     Examples
     --------
-    >>> box_blur(3).sum()
-    1.0
+    >>> box_blur(3)
+    array([[0.1111, 0.1111, 0.1111],
+           [0.1111, 0.1111, 0.1111],
+           [0.1111, 0.1111, 0.1111]])
     """
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ValueError(f"size must be a positive int. Received: size={size!r}")

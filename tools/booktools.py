@@ -70,7 +70,10 @@ def execute(paths, timeout=None):
         notebook = nbformat.read(path, as_version=4)
         started = time.perf_counter()
         NotebookClient(
-            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": path.parent}},
         ).execute()
         nbformat.write(notebook, path)
         print(f"executed {path.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s")

@@ -1,0 +1,125 @@
+"""The project's own promises: install metadata, notebooks, book configuration."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+from tools import booktools
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+NOTEBOOKS = booktools.notebooks()
+
+
+def pyproject_requirements():
+    """Every requirement of cnnbook and its extras, as {name: specifier}."""
+    project = PYPROJECT["project"]
+    lines = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        lines += [line for line in extra if not line.startswith("cnnbook")]
+    requirements = {}
+    for line in lines:
+        requirement = Requirement(line)
+        requirements[canonicalize_name(requirement.name)] = requirement.specifier
+    return requirements
+
+
+def environment_requirements():
+    """Every package of environment.yml (conda and pip sections) as {name: specifier}."""
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    lines = []
+    for entry in environment["dependencies"]:
+        if isinstance(entry, dict):
+            lines += [line for line in entry["pip"] if not line.startswith("-")]
+        else:
+            lines.append(entry)
+    requirements = {}
+    for line in lines:
+        name, specifier = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*(.*)", line).groups()
+        requirements[canonicalize_name(name)] = SpecifierSet(specifier)
+    return requirements
+
+
+def test_environment_yml_agrees_with_pyproject():
+    conda = environment_requirements()
+    python = conda.pop("python")
+    conda.pop("pip")
+    assert conda == pyproject_requirements()
+    assert python == SpecifierSet(PYPROJECT["project"]["requires-python"])
+
+
+# Versions that Google Colab shipped in 2025 (Python 3.12, TensorFlow 2.19, Keras 3.10,
+# NumPy 2.0): installing cnnbook there must keep them, so every bound must admit them.
+COLAB = {"numpy": "2.0.2", "matplotlib": "3.10.0", "pillow": "11.3.0", "tensorflow": "2.19.0"}
+
+
+def test_core_dependencies_leave_colab_alone():
+    core = {
+        canonicalize_name(Requirement(line).name): Requirement(line).specifier
+        for line in PYPROJECT["project"]["dependencies"]
+    }
+    assert set(core) == {"numpy", "matplotlib", "pillow"}, "TensorFlow and Keras stay extras"
+    for name, version in COLAB.items():
+        specifier = core.get(name) or pyproject_requirements()[name]
+        assert specifier.contains(version), f"{name}{specifier} would replace Colab's {version}"
+    assert SpecifierSet(PYPROJECT["project"]["requires-python"]).contains("3.12")
+
+
+def test_book_toolchain_is_jupyter_book_1():
+    assert pyproject_requirements()["jupyter-book"] == SpecifierSet(">=1.0.4.post1,<2")
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "book/ has no notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_first_code_cell_installs_cnnbook_in_colab_only(path):
+    notebook = nbformat.read(path, as_version=4)
+    cell = booktools.first_code_cell(notebook)
+    assert cell.source == booktools.colab_cell_source(), "run `make colab-cells`"
+    assert cell.outputs == [], "outside Colab the install cell prints nothing"
+
+
+def test_colab_cell_installs_from_the_configured_repository():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = config["repository"]["url"]
+    assert url == "https://github.com/cnnbook/cnnbook"
+    assert f"git+{url}" in booktools.colab_cell_source()
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_is_stored_executed_and_clean(path):
+    notebook = nbformat.read(path, as_version=4)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    counts = [cell.execution_count for cell in code_cells]
+    assert None not in counts, "every code cell is stored executed (nbval skips the others)"
+    assert counts == list(range(1, len(counts) + 1)), "executed top to bottom, in one run"
+    for cell in code_cells:
+        for output in cell.outputs:
+            assert output.output_type != "error", cell.source
+            assert output.get("name") != "stderr", f"stderr stored in: {cell.source[:60]}"
+            text = output.get("text", "") + output.get("data", {}).get("text/plain", "")
+            assert not re.search(r"0x[0-9a-f]{6,}|/home/|/root/|/tmp/|Warning", text), text
+
+
+def test_toc_lists_every_chapter_in_order():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert toc["format"] == "jb-book"
+    listed = [ROOT / (entry["file"] + ".ipynb") for entry in toc["chapters"]]
+    assert listed == NOTEBOOKS, "_toc.yml lists book/*.ipynb, in chapter order"
+    assert (ROOT / (toc["root"] + ".md")).is_file()
+
+
+def test_book_is_built_from_stored_outputs():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert config["only_build_toc_files"] is True
