@@ -6,7 +6,10 @@ idea and the package holds the reusable, tested code.
 Modules
 -------
 conv
-    Convolution and cross-correlation (:func:`conv2d`, :func:`correlate2d`, ...).
+    Convolution and cross-correlation (:func:`conv2d`, :func:`correlate2d`, ...),
+    in 1, 2 and 3 dimensions, and the backward pass of :func:`conv2d`.
+gradcheck
+    Finite-difference checks of backward passes (:func:`gradient_check`).
 kernels
     Classic image-filter kernels (blur, sharpen, edges).
 datasets
@@ -18,25 +21,34 @@ plots
 """
 
 from cnnbook.conv import (
+    conv1d,
     conv2d,
+    conv2d_backward,
     conv2d_reference,
+    conv3d,
     conv_output_size,
     convolve2d,
     correlate2d,
     padding_amounts,
 )
+from cnnbook.gradcheck import gradient_check, numerical_gradient
 from cnnbook.runtime import budget, import_tensorflow, smoke_mode
 
 __version__ = "0.1.0"
 
 __all__ = [
     "budget",
+    "conv1d",
     "conv2d",
+    "conv2d_backward",
     "conv2d_reference",
+    "conv3d",
     "conv_output_size",
     "convolve2d",
     "correlate2d",
+    "gradient_check",
     "import_tensorflow",
+    "numerical_gradient",
     "padding_amounts",
     "smoke_mode",
 ]

@@ -22,8 +22,11 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "conv1d",
     "conv2d",
+    "conv2d_backward",
     "conv2d_reference",
+    "conv3d",
     "conv_output_size",
     "convolve2d",
     "correlate2d",
@@ -329,48 +332,54 @@ def convolve2d(image, kernel, mode="valid"):
 # --------------------------------------------------------------------------------------
 
 
-def _prepare_conv2d(x, kernel, bias, stride, padding, dilation):
-    """Check the arguments of conv2d and return them normalised, with the padding."""
+_AXIS_NAMES = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim):
+    """Check the arguments of an ``ndim``-D convolution; return them normalised.
+
+    Returns ``(x, kernel, bias, strides, pads, dilations)`` with arrays in one
+    floating dtype, and per-axis tuples of ints (``pads`` holds (before, after)).
+    """
     x = np.asarray(x)
     kernel = np.asarray(kernel)
-    if x.ndim != 4:
+    axes = _AXIS_NAMES[ndim]
+    if x.ndim != ndim + 2:
         raise ValueError(
-            f"x must be 4-D (batch, height, width, channels). Received: x.shape={x.shape}"
+            f"x must be {ndim + 2}-D (batch, {', '.join(axes)}, channels). "
+            f"Received: x.shape={x.shape}"
         )
-    if kernel.ndim != 4:
+    if kernel.ndim != ndim + 2:
         raise ValueError(
-            "kernel must be 4-D (height, width, in_channels, out_channels). "
+            f"kernel must be {ndim + 2}-D ({', '.join(axes)}, in_channels, out_channels). "
             f"Received: kernel.shape={kernel.shape}"
         )
-    if kernel.shape[2] != x.shape[3]:
+    if kernel.shape[-2] != x.shape[-1]:
         raise ValueError(
-            f"kernel has {kernel.shape[2]} input channels but x has {x.shape[3]} "
+            f"kernel has {kernel.shape[-2]} input channels but x has {x.shape[-1]} "
             f"(x.shape={x.shape}, kernel.shape={kernel.shape})"
         )
     if 0 in kernel.shape:
         raise ValueError(f"kernel must not be empty. Received: kernel.shape={kernel.shape}")
-    strides = _positive_ints(stride, "stride", 2)
-    dilations = _positive_ints(dilation, "dilation", 2)
+    strides = _positive_ints(stride, "stride", ndim)
+    dilations = _positive_ints(dilation, "dilation", ndim)
     if bias is not None:
         bias = np.asarray(bias)
-        if bias.shape != (kernel.shape[3],):
+        if bias.shape != (kernel.shape[-1],):
             raise ValueError(
-                f"bias must have shape ({kernel.shape[3]},), one value per output channel. "
+                f"bias must have shape ({kernel.shape[-1]},), one value per output channel. "
                 f"Received: bias.shape={bias.shape}"
             )
+    spatial = list(zip(x.shape[1:-1], kernel.shape[:-2], strides, dilations))
     if isinstance(padding, str):
-        pads = tuple(
-            padding_amounts(n, k, s, padding, d)
-            for n, k, s, d in zip(x.shape[1:3], kernel.shape[:2], strides, dilations)
-        )
+        pads = tuple(padding_amounts(n, k, s, padding, d) for n, k, s, d in spatial)
+    elif ndim == 1 and isinstance(padding, (tuple, list)) and len(padding) == 2:
+        pads = _explicit_padding((tuple(padding),), 1)  # (before, after) of the one axis
     else:
-        pads = _explicit_padding(padding, 2)
-    for axis, (n, k, d, (before, after)) in enumerate(
-        zip(x.shape[1:3], kernel.shape[:2], dilations, pads)
-    ):
+        pads = _explicit_padding(padding, ndim)
+    for name, (n, k, _, d), (before, after) in zip(axes, spatial, pads):
         extent = d * (k - 1) + 1
         if extent > n + before + after:
-            name = ("height", "width")[axis]
             raise ValueError(
                 f"kernel {name} {k} (dilated extent {extent}) is larger than the padded "
                 f"input {name} {n + before + after} (x.shape={x.shape}, "
@@ -379,14 +388,126 @@ def _prepare_conv2d(x, kernel, bias, stride, padding, dilation):
     dtype = np.result_type(x.dtype, kernel.dtype, np.float32)
     if bias is not None:
         dtype = np.result_type(dtype, bias.dtype)
-    return (
-        x.astype(dtype, copy=False),
-        kernel.astype(dtype, copy=False),
-        bias,
-        strides,
-        pads,
-        dilations,
+    x, kernel = x.astype(dtype, copy=False), kernel.astype(dtype, copy=False)
+    return x, kernel, bias, strides, pads, dilations
+
+
+def _output_shape(x, kernel, strides, pads, dilations):
+    """Spatial output shape, from the normalised arguments."""
+    return tuple(
+        conv_output_size(n, k, s, pad, d)
+        for n, k, s, pad, d in zip(x.shape[1:-1], kernel.shape[:-2], strides, pads, dilations)
     )
+
+
+def _windows(x, kernel, strides, pads, dilations):
+    """Every window of the padded input, as a view of shape (batch, *out, *taps, channels).
+
+    ``windows[b, i, j, m, n, c] = padded[b, s_h i + d_h m, s_w j + d_w n, c]`` in 2-D:
+    the taps are ordered like the kernel's first axes, so that a window times the
+    kernel, summed over taps and channels, is one output value. Nothing is copied.
+    """
+    ndim = kernel.ndim - 2
+    out_shape = _output_shape(x, kernel, strides, pads, dilations)
+    padded = np.pad(x, ((0, 0), *pads, (0, 0))) if any(map(any, pads)) else x
+    extents = [d * (k - 1) + 1 for k, d in zip(kernel.shape[:-2], dilations)]
+    windows = np.lib.stride_tricks.sliding_window_view(
+        padded, extents, axis=tuple(range(1, ndim + 1))
+    )  # (batch, *positions, channels, *extents)
+    windows = windows[
+        (
+            slice(None),
+            *(slice(None, (o - 1) * s + 1, s) for o, s in zip(out_shape, strides)),
+            slice(None),
+            *(slice(None, None, d) for d in dilations),
+        )
+    ]
+    return windows.transpose(0, *range(1, ndim + 1), *range(ndim + 2, 2 * ndim + 2), ndim + 1)
+
+
+_BLOCK_BYTES = 1 << 20
+
+
+def _cache_sized_blocks(windows_shape, itemsize):
+    """Split (images, first output axis) into blocks whose patch matrix fits in ~1 MiB.
+
+    Building the whole patch matrix at once copies every input value once per
+    kernel tap through main memory; built block by block, each piece is still in
+    the CPU cache when the matrix product reads it, which makes the convolution
+    several times faster. Each block is a whole number of images, or a run of rows
+    of one image, so its slice of the output is contiguous.
+    """
+    batch, out_rows = windows_shape[:2]
+    row_bytes = max(int(np.prod(windows_shape[2:])) * itemsize, 1)
+    rows_per_block = max(_BLOCK_BYTES // row_bytes, 1)
+    if rows_per_block >= out_rows:
+        images_per_block = rows_per_block // out_rows
+        for start in range(0, batch, images_per_block):
+            yield slice(start, start + images_per_block), slice(None)
+    else:
+        for image in range(batch):
+            for start in range(0, out_rows, rows_per_block):
+                yield slice(image, image + 1), slice(start, start + rows_per_block)
+
+
+def _patch_blocks(windows):
+    """Yield ``(block index, patch matrix)``: windows flattened to rows, block by block."""
+    taps = int(np.prod(windows.shape[windows.ndim // 2 :]))  # kernel taps times channels
+    for images, rows in _cache_sized_blocks(windows.shape, windows.itemsize):
+        yield (images, rows), windows[images, rows].reshape(-1, taps)
+
+
+def _conv_forward(x, kernel, bias, strides, pads, dilations):
+    """The fast "im2col" convolution of any number of spatial axes."""
+    windows = _windows(x, kernel, strides, pads, dilations)
+    out_channels = kernel.shape[-1]
+    weights = kernel.reshape(-1, out_channels)
+    output = np.empty(
+        (x.shape[0], *_output_shape(x, kernel, strides, pads, dilations), out_channels), x.dtype
+    )
+    for block, patches in _patch_blocks(windows):
+        np.matmul(patches, weights, out=output[block].reshape(-1, out_channels))
+    if bias is not None:
+        output += bias
+    return output
+
+
+def conv1d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
+    """1-D convolution layer (cross-correlation) on a batch of sequences.
+
+    The kernel slides along one axis: time in a signal, position in a text.
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, length, in_channels)
+        Input sequences, channels last.
+    kernel : array_like, shape (kernel_width, in_channels, out_channels)
+        Weights, in the layout of a Keras ``Conv1D`` kernel.
+    bias : array_like, shape (out_channels,), optional
+        Added to every position of each output channel.
+    stride, dilation : int, default 1
+        Step of the window; spacing between kernel taps.
+    padding : {"valid", "same", "full"} or int or (int, int), default "valid"
+        As in :func:`conv2d`; a pair is (before, after).
+
+    Returns
+    -------
+    numpy.ndarray, shape (batch, out_length, out_channels)
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`conv2d`.
+
+    Examples
+    --------
+    >>> signal = np.array([0.0, 1.0, 3.0, 6.0, 10.0]).reshape(1, 5, 1)
+    >>> difference = np.array([-1.0, 1.0]).reshape(2, 1, 1)
+    >>> conv1d(signal, difference)[0, :, 0]
+    array([1., 2., 3., 4.])
+    """
+    arguments = _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim=1)
+    return _conv_forward(*arguments)
 
 
 def conv2d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
@@ -459,67 +580,134 @@ def conv2d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
     >>> conv2d(np.zeros((8, 32, 32, 3)), np.zeros((3, 3, 3, 16)), stride=2, padding="same").shape
     (8, 16, 16, 16)
     """
-    x, kernel, bias, strides, pads, dilations = _prepare_conv2d(
-        x, kernel, bias, stride, padding, dilation
-    )
-    (kernel_height, kernel_width, in_channels, out_channels) = kernel.shape
-    out_height, out_width = (
-        conv_output_size(n, k, s, pad, d)
-        for n, k, s, pad, d in zip(x.shape[1:3], kernel.shape[:2], strides, pads, dilations)
-    )
-    padded = np.pad(x, ((0, 0), *pads, (0, 0))) if any(map(any, pads)) else x
-    # windows[b, i, j, c, m, n] = padded[b, i + m, j + n, c] over the dilated extent,
-    # then keep every stride-th window and every dilation-th tap.
-    extents = [d * (k - 1) + 1 for k, d in zip(kernel.shape[:2], dilations)]
-    windows = np.lib.stride_tricks.sliding_window_view(padded, extents, axis=(1, 2))
-    windows = windows[
-        :,
-        : (out_height - 1) * strides[0] + 1 : strides[0],
-        : (out_width - 1) * strides[1] + 1 : strides[1],
-        :,
-        :: dilations[0],
-        :: dilations[1],
-    ]
-    # Order the taps as (m, n, c) to match the kernel's layout: windows become rows
-    # of a patch matrix, and one matrix product with the kernel gives the outputs.
-    windows = windows.transpose(0, 1, 2, 4, 5, 3)
-    weights = kernel.reshape(-1, out_channels)
-    output = np.empty((x.shape[0], out_height, out_width, out_channels), dtype=x.dtype)
-    for images, rows in _cache_sized_blocks(windows.shape, x.itemsize):
-        block = windows[images, rows]
-        np.matmul(
-            block.reshape(-1, weights.shape[0]),
-            weights,
-            out=output[images, rows].reshape(-1, out_channels),
-        )
-    if bias is not None:
-        output += bias
-    return output
+    arguments = _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim=2)
+    return _conv_forward(*arguments)
 
 
-_BLOCK_BYTES = 1 << 20
+def conv3d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
+    """3-D convolution layer (cross-correlation) on a batch of volumes or clips.
 
+    The kernel slides along three axes: a CT or MRI volume, or the frames of a video.
 
-def _cache_sized_blocks(windows_shape, itemsize):
-    """Split (images, output rows) into blocks whose patch matrix fits in ~1 MiB.
+    Parameters
+    ----------
+    x : array_like, shape (batch, depth, height, width, in_channels)
+        Input volumes, channels last.
+    kernel : array_like, shape (depth, height, width, in_channels, out_channels)
+        Weights, in the layout of a Keras ``Conv3D`` kernel.
+    bias : array_like, shape (out_channels,), optional
+        Added to every position of each output channel.
+    stride, dilation : int or (int, int, int), default 1
+        Step of the window; spacing between kernel taps.
+    padding : {"valid", "same", "full"} or int or tuple, default "valid"
+        As in :func:`conv2d`, with three axes.
 
-    Building the whole patch matrix at once copies every input value
-    ``kernel_height * kernel_width`` times through main memory; built block by
-    block, each piece is still in the CPU cache when the matrix product reads it,
-    which makes :func:`conv2d` several times faster. Each block is a whole number
-    of images, or rows of one image, so its slice of the output is contiguous.
+    Returns
+    -------
+    numpy.ndarray, shape (batch, out_depth, out_height, out_width, out_channels)
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`conv2d`.
+
+    Examples
+    --------
+    >>> volume = np.ones((1, 4, 4, 4, 1))
+    >>> conv3d(volume, np.ones((3, 3, 3, 1, 2)), padding="same").shape
+    (1, 4, 4, 4, 2)
+    >>> conv3d(volume, np.ones((3, 3, 3, 1, 1)))[0, :, :, :, 0]   # 27 ones in every window
+    array([[[27., 27.],
+            [27., 27.]],
+    <BLANKLINE>
+           [[27., 27.],
+            [27., 27.]]])
     """
-    batch, out_height = windows_shape[:2]
-    row_bytes = max(int(np.prod(windows_shape[2:])) * itemsize, 1)
-    rows_per_block = max(_BLOCK_BYTES // row_bytes, 1)
-    if rows_per_block >= out_height:
-        images_per_block = rows_per_block // out_height
-        for start in range(0, batch, images_per_block):
-            yield slice(start, start + images_per_block), slice(None)
-    else:
-        for image in range(batch):
-            for start in range(0, out_height, rows_per_block):
-                yield slice(image, image + 1), slice(start, start + rows_per_block)
+    arguments = _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim=3)
+    return _conv_forward(*arguments)
+
+
+def conv2d_backward(grad_output, x, kernel, stride=1, padding="valid", dilation=1):
+    """Gradients of :func:`conv2d`'s output with respect to its input, kernel and bias.
+
+    Given ``grad_output`` = dL/dy for ``y = conv2d(x, kernel, bias, ...)``, every
+    output value ``y[b, i, j, o]`` was a sum of ``window * kernel[..., o]`` plus
+    ``bias[o]``, so by the chain rule:
+
+    - dL/dbias[o] sums ``grad_output[..., o]`` over all images and positions;
+    - dL/dkernel[m, n, c, o] sums, over the same, the input value that tap (m, n)
+      saw times ``grad_output``: the patch matrix transposed times ``grad_output``;
+    - dL/dx sends each ``grad_output[b, i, j, :] @ kernel[m, n].T`` back to the
+      input cell that tap (m, n) of window (i, j) read ("col2im"), adding where
+      windows overlap; padding cells receive gradient too and are cut off.
+
+    Parameters
+    ----------
+    grad_output : array_like, shape (batch, out_height, out_width, out_channels)
+        Gradient of the loss with respect to the convolution's output.
+    x, kernel, stride, padding, dilation
+        As given to :func:`conv2d` in the forward pass.
+
+    Returns
+    -------
+    grad_x : numpy.ndarray, shape of ``x``
+    grad_kernel : numpy.ndarray, shape of ``kernel``
+    grad_bias : numpy.ndarray, shape (out_channels,)
+
+    Raises
+    ------
+    ValueError
+        As :func:`conv2d`, or if ``grad_output`` does not have the output's shape.
+
+    Examples
+    --------
+    >>> x = np.arange(9.0).reshape(1, 3, 3, 1)
+    >>> kernel = np.ones((2, 2, 1, 1))
+    >>> grad_x, grad_kernel, grad_bias = conv2d_backward(np.ones((1, 2, 2, 1)), x, kernel)
+    >>> grad_x[0, :, :, 0]      # how many windows each input cell is in
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    >>> grad_kernel[:, :, 0, 0]  # sum of the inputs each tap saw
+    array([[ 8., 12.],
+           [20., 24.]])
+    """
+    x, kernel, _, strides, pads, dilations = _prepare_conv(
+        x, kernel, None, stride, padding, dilation, ndim=2
+    )
+    return _conv_backward(grad_output, x, kernel, strides, pads, dilations)
+
+
+def _conv_backward(grad_output, x, kernel, strides, pads, dilations):
+    """Input, kernel and bias gradients of :func:`_conv_forward`, any number of axes."""
+    out_channels = kernel.shape[-1]
+    expected = (x.shape[0], *_output_shape(x, kernel, strides, pads, dilations), out_channels)
+    grad_output = np.asarray(grad_output, dtype=x.dtype)
+    if grad_output.shape != expected:
+        raise ValueError(
+            f"grad_output must have the forward output's shape {expected}. "
+            f"Received: grad_output.shape={grad_output.shape}"
+        )
+    grad_bias = grad_output.sum(axis=tuple(range(grad_output.ndim - 1)))
+
+    grad_weights = np.zeros((int(np.prod(kernel.shape[:-1])), out_channels), x.dtype)
+    for block, patches in _patch_blocks(_windows(x, kernel, strides, pads, dilations)):
+        grad_weights += patches.T @ grad_output[block].reshape(-1, out_channels)
+
+    padded_shape = (x.shape[0], *(n + sum(p) for n, p in zip(x.shape[1:-1], pads)), x.shape[-1])
+    grad_padded = np.zeros(padded_shape, x.dtype)
+    out_shape = expected[1:-1]
+    for tap in np.ndindex(*kernel.shape[:-2]):
+        # Input cells read by this tap in every window: start at tap * dilation,
+        # step by the stride, one per output position.
+        cells = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, dilations, out_shape, strides)
+        )
+        grad_padded[(slice(None), *cells)] += grad_output @ kernel[tap].T
+    inside = tuple(slice(before, before + n) for (before, _), n in zip(pads, x.shape[1:-1]))
+    grad_x = grad_padded[(slice(None), *inside)]
+    return grad_x, grad_weights.reshape(kernel.shape), grad_bias
 
 
 def conv2d_reference(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
@@ -535,8 +723,8 @@ def conv2d_reference(x, kernel, bias=None, stride=1, padding="valid", dilation=1
     >>> np.allclose(conv2d_reference(x, kernel, stride=2), conv2d(x, kernel, stride=2))
     True
     """
-    x, kernel, bias, (stride_h, stride_w), pads, (dil_h, dil_w) = _prepare_conv2d(
-        x, kernel, bias, stride, padding, dilation
+    x, kernel, bias, (stride_h, stride_w), pads, (dil_h, dil_w) = _prepare_conv(
+        x, kernel, bias, stride, padding, dilation, ndim=2
     )
     padded = np.pad(x, ((0, 0), *pads, (0, 0)))
     kernel_height, kernel_width, _, out_channels = kernel.shape
