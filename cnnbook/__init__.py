@@ -8,6 +8,8 @@ Modules
 conv
     Convolution and cross-correlation (:func:`conv2d`, :func:`correlate2d`, ...),
     in 1, 2 and 3 dimensions, and the backward pass of :func:`conv2d`.
+pool
+    Max and average pooling, with their backward passes.
 gradcheck
     Finite-difference checks of backward passes (:func:`gradient_check`).
 kernels
@@ -32,11 +34,22 @@ from cnnbook.conv import (
     padding_amounts,
 )
 from cnnbook.gradcheck import gradient_check, numerical_gradient
+from cnnbook.pool import (
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool1d,
+    max_pool2d,
+    max_pool2d_backward,
+)
 from cnnbook.runtime import budget, import_tensorflow, smoke_mode
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool2d_backward",
     "budget",
     "conv1d",
     "conv2d",
@@ -48,6 +61,9 @@ __all__ = [
     "correlate2d",
     "gradient_check",
     "import_tensorflow",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool2d_backward",
     "numerical_gradient",
     "padding_amounts",
     "smoke_mode",

@@ -392,6 +392,15 @@ def _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim):
     return x, kernel, bias, strides, pads, dilations
 
 
+def _padded_shape(shape, pads):
+    """Shape of a (batch, *spatial, channels) array after padding its spatial axes."""
+    return (
+        shape[0],
+        *(n + before + after for n, (before, after) in zip(shape[1:-1], pads)),
+        shape[-1],
+    )
+
+
 def _output_shape(x, kernel, strides, pads, dilations):
     """Spatial output shape, from the normalised arguments."""
     return tuple(
@@ -694,8 +703,7 @@ def _conv_backward(grad_output, x, kernel, strides, pads, dilations):
     for block, patches in _patch_blocks(_windows(x, kernel, strides, pads, dilations)):
         grad_weights += patches.T @ grad_output[block].reshape(-1, out_channels)
 
-    padded_shape = (x.shape[0], *(n + sum(p) for n, p in zip(x.shape[1:-1], pads)), x.shape[-1])
-    grad_padded = np.zeros(padded_shape, x.dtype)
+    grad_padded = np.zeros(_padded_shape(x.shape, pads), x.dtype)
     out_shape = expected[1:-1]
     for tap in np.ndindex(*kernel.shape[:-2]):
         # Input cells read by this tap in every window: start at tap * dilation,
