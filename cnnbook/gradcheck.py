@@ -73,9 +73,11 @@ def gradient_check(function, x, gradient, step=1e-6, samples=None, seed=0):
     Returns
     -------
     float
-        ``max |g - n| / max(|g| + |n|, 1e-8)`` over the checked entries, where ``g``
-        is ``gradient`` and ``n`` the numerical one. Below about 1e-6 in float64
-        means the backward pass is right; a mistake typically gives 1e-2 or more.
+        ``max |g - n| / (max |g| + max |n|)`` over the checked entries, where ``g``
+        is ``gradient`` and ``n`` the numerical one: the largest disagreement,
+        relative to the gradient's size (entry by entry, tiny gradients would make
+        rounding look like an error). Below about 1e-6 in float64 means the
+        backward pass is right; a mistake typically gives 1e-2 or more.
 
     Raises
     ------
@@ -102,6 +104,6 @@ def gradient_check(function, x, gradient, step=1e-6, samples=None, seed=0):
         indices = [indices[i] for i in chosen]
     numerical = numerical_gradient(function, x, step, indices)
     rows = tuple(np.array(indices).T)
-    difference = np.abs(gradient[rows] - numerical[rows])
-    scale = np.maximum(np.abs(gradient[rows]) + np.abs(numerical[rows]), 1e-8)
-    return float(np.max(difference / scale))
+    difference = np.max(np.abs(gradient[rows] - numerical[rows]))
+    scale = np.max(np.abs(gradient[rows])) + np.max(np.abs(numerical[rows]))
+    return float(difference / max(scale, 1e-12))

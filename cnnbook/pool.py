@@ -11,9 +11,9 @@ inside) or "same" (``ceil(n / stride)`` windows per axis, zeros split as
 TensorFlow splits them; padded cells never win a max and are not counted in an
 average, as in TensorFlow and Keras).
 
-The computation loops over the few cells of a window (4 for 2x2) and, for each,
-takes the strided view of the input that holds that cell of every window at once:
-a handful of whole-array NumPy operations, whatever the image size.
+The computation loops over the few cells of a window (2 per axis for 2x2) and, for
+each, takes the strided view of the input that holds that cell of every window at
+once: a handful of whole-array NumPy operations, whatever the image size.
 """
 
 from __future__ import annotations
@@ -93,23 +93,37 @@ def _counts(x, pool_sizes, strides, pads, out_shape):
     return sum(ones[cells] for cells in _cells(pool_sizes, strides, out_shape))
 
 
+def _reduce_windows(padded, pool_sizes, strides, out_shape, combine):
+    """Combine (``np.maximum`` or ``np.add``) the cells of every window.
+
+    Both are separable: the maximum (or sum) over a 3x3 window is the maximum over
+    its 3 rows of the maxima along each row. So the windows are reduced one axis
+    at a time, 3 + 3 operations instead of 3 x 3, the second on a smaller array.
+    """
+    result = padded
+    for axis, size, stride, count in zip(range(1, result.ndim - 1), pool_sizes, strides, out_shape):
+
+        def cell(offset, array=result, axis=axis, stride=stride, count=count):
+            index = [slice(None)] * array.ndim
+            index[axis] = slice(offset, offset + (count - 1) * stride + 1, stride)
+            return array[tuple(index)]
+
+        reduced = cell(0).copy()
+        for offset in range(1, size):
+            combine(reduced, cell(offset), out=reduced)
+        result = reduced
+    return result
+
+
 def _max_pool(x, pool_size, stride, padding, ndim):
     x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, ndim)
     padded = _pad(x, pads, -np.inf)
-    cells = _cells(pool_sizes, strides, out_shape)
-    output = padded[next(cells)].copy()
-    for cell in cells:
-        np.maximum(output, padded[cell], out=output)
-    return output
+    return _reduce_windows(padded, pool_sizes, strides, out_shape, np.maximum)
 
 
 def _avg_pool(x, pool_size, stride, padding, ndim):
     x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, ndim)
-    padded = _pad(x, pads, 0.0)
-    cells = _cells(pool_sizes, strides, out_shape)
-    total = padded[next(cells)].copy()
-    for cell in cells:
-        total += padded[cell]
+    total = _reduce_windows(_pad(x, pads, 0.0), pool_sizes, strides, out_shape, np.add)
     if padding == "valid":
         return total / np.prod(pool_sizes, dtype=x.dtype)
     return total / _counts(x, pool_sizes, strides, pads, out_shape).astype(x.dtype)

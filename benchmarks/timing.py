@@ -1,0 +1,42 @@
+"""What every benchmark shares: interleaved timing, and the table of ratios."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+
+def seconds(function):
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def numpy_result(function, *args):
+    """Call a TensorFlow function and fetch its result as NumPy, as cnnbook returns it."""
+    return function(*args).numpy()
+
+
+def median_times(ours, theirs, repeats):
+    """Median seconds of two functions, timed back to back ``repeats`` times.
+
+    Interleaving puts both under the same machine load, so their ratio is steadier
+    than either time. Each runs once first (warm-up: caches, TensorFlow's kernels).
+    """
+    ours()
+    theirs()
+    times = [(seconds(ours), seconds(theirs)) for _ in range(repeats)]
+    return statistics.median(t for t, _ in times), statistics.median(t for _, t in times)
+
+
+def report(title, rows, target):
+    """Print ``rows`` of (description, our seconds, TensorFlow's seconds); return worst ratio."""
+    print(f"{title} (target ratio <= {target})")
+    print(f"{'case':<44}{'cnnbook':>10}{'TensorFlow':>12}{'ratio':>8}")
+    ratios = []
+    for description, ours, theirs in rows:
+        ratios.append(ours / theirs)
+        print(f"{description:<44}{ours * 1e3:>8.2f}ms{theirs * 1e3:>10.2f}ms{ours / theirs:>8.2f}")
+    verdict = "met" if max(ratios) <= target else "NOT met"
+    print(f"worst ratio {max(ratios):.2f}: target {verdict}\n")
+    return max(ratios)
