@@ -20,8 +20,11 @@ runtime
     Full versus smoke budget (:func:`budget`), quiet TensorFlow import.
 plots
     The book's figure style and plotting helpers.
+architecture
+    Shapes and parameter counts of a network, traced layer by layer.
 """
 
+from cnnbook import architecture, datasets, kernels, plots
 from cnnbook.conv import (
     conv1d,
     conv2d,
@@ -47,6 +50,10 @@ from cnnbook.runtime import budget, import_tensorflow, smoke_mode
 __version__ = "0.1.0"
 
 __all__ = [
+    "architecture",
+    "datasets",
+    "kernels",
+    "plots",
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool2d_backward",

@@ -115,3 +115,151 @@ def show_array(array, ax=None, title=None, highlight=None, fmt="{:g}", cmap="Blu
             )
         )
     return ax
+
+
+def rescale(array):
+    """Map an array's values linearly onto [0, 1], for showing kernels as images.
+
+    A constant array maps to 0.5.
+
+    Examples
+    --------
+    >>> rescale(np.array([-2.0, 0.0, 2.0]))
+    array([0. , 0.5, 1. ])
+    """
+    array = np.asarray(array, dtype=np.float64)
+    low, high = array.min(), array.max()
+    if high == low:
+        return np.full_like(array, 0.5)
+    return (array - low) / (high - low)
+
+
+def plot_window_positions(
+    input_size, kernel_size, stride=1, padding="valid", max_panels=9, panel_size=1.6
+):
+    """A figure sequence: where a square kernel sits for each output cell.
+
+    One panel per output position (row by row, up to ``max_panels``): the input's
+    cells in blue, padding cells hatched grey, the kernel's window framed in red.
+
+    Parameters
+    ----------
+    input_size : int
+        Side of the square input.
+    kernel_size : int
+        Side of the square kernel.
+    stride : int, default 1
+        Step of the window.
+    padding : {"valid", "same", "full"} or int, default "valid"
+        As in :func:`cnnbook.conv_output_size`.
+    max_panels : int, default 9
+        At most this many positions are drawn.
+    panel_size : float, default 1.6
+        Width of each panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from cnnbook.conv import conv_output_size, padding_amounts
+
+    before, after = padding_amounts(input_size, kernel_size, stride, padding)
+    outputs = conv_output_size(input_size, kernel_size, stride, padding)
+    positions = [(i, j) for i in range(outputs) for j in range(outputs)][:max_panels]
+    if not positions:
+        raise ValueError(
+            f"a {kernel_size}x{kernel_size} kernel does not fit a {input_size}x{input_size} "
+            f"input with padding={padding!r}"
+        )
+    side = before + input_size + after
+    columns = min(len(positions), outputs, 5) if outputs > 1 else 1
+    rows = -(-len(positions) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(panel_size * columns, panel_size * rows + 0.3), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, (i, j) in zip(axes.flat, positions):
+        for row in range(side):
+            for column in range(side):
+                real = (
+                    before <= row < before + input_size and before <= column < before + input_size
+                )
+                ax.add_patch(
+                    Rectangle(
+                        (column, side - 1 - row), 1, 1,
+                        facecolor="#c6dbef" if real else "#eeeeee",
+                        edgecolor="white" if real else "#bbbbbb",
+                        hatch=None if real else "///",
+                    )
+                )  # fmt: skip
+        top, left = i * stride, j * stride
+        ax.add_patch(
+            Rectangle(
+                (left, side - top - kernel_size), kernel_size, kernel_size,
+                fill=False, edgecolor="red", linewidth=2,
+            )
+        )  # fmt: skip
+        ax.set_xlim(-0.2, side + 0.2)
+        ax.set_ylim(-0.2, side + 0.2)
+        ax.set_aspect("equal")
+        ax.set_title(f"output ({i}, {j})", fontsize=9)
+    fig.suptitle(
+        f"input {input_size}x{input_size}, kernel {kernel_size}x{kernel_size}, stride {stride}, "
+        f"padding {padding!r}: output {outputs}x{outputs}",
+        fontsize=10,
+    )
+    return fig
+
+
+def plot_architecture(rows, input_shape, ax=None):
+    """Draw a network as a row of blocks, one per layer, from :func:`cnnbook.architecture.trace`.
+
+    Each block's height grows with the layer output's spatial size and its width with
+    the number of channels (both on a log scale); below it, the layer's kind, output
+    shape and parameter count.
+
+    Parameters
+    ----------
+    rows : list of cnnbook.architecture.LayerInfo
+        The traced layers.
+    input_shape : tuple of int
+        Shape of one input example, drawn as the first block.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    blocks = [("input", tuple(input_shape), None)] + [
+        (row.kind, row.output_shape, row.parameters) for row in rows
+    ]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.25 * len(blocks), 3.4))
+    colours = {"Conv2D": "#6baed6", "Dense": "#fd8d3c", "input": "#bdbdbd"}
+    previous_right = None
+    for index, (kind, shape, parameters) in enumerate(blocks):
+        if len(shape) == 3:  # a volume: taller for larger maps, wider for more channels
+            height = 0.6 + 0.5 * np.log2(shape[0] + 1)
+            width = 0.15 + 0.08 * np.log2(shape[-1] + 1)
+        else:  # a vector: a thin bar, taller for more units
+            height = 0.3 + 0.25 * np.log2(shape[0] + 1)
+            width = 0.12
+        colour = colours.get(kind, "#74c476" if "Pool" in kind else "#d9d9d9")
+        ax.add_patch(
+            Rectangle((index - width / 2, -height / 2), width, height, facecolor=colour,
+                      edgecolor="black", linewidth=0.8)
+        )  # fmt: skip
+        label = f"{kind}\n{'x'.join(map(str, shape))}"
+        if parameters is not None:
+            label += f"\n{parameters:,} params"
+        ax.text(index, -2.0, label, ha="center", va="top", fontsize=8)
+        if previous_right is not None:
+            ax.annotate("", (index - width / 2, 0), (previous_right, 0),
+                        arrowprops={"arrowstyle": "->", "color": "#636363"})  # fmt: skip
+        previous_right = index + width / 2
+    ax.set_xlim(-0.6, len(blocks) - 0.4)
+    ax.set_ylim(-3.3, 2.0)
+    ax.set_axis_off()
+    return ax

@@ -1,0 +1,124 @@
+"""cnnbook.architecture against Keras, and the plotting helpers."""
+
+import matplotlib
+import numpy as np
+import pytest
+
+from cnnbook import kernels
+from cnnbook.architecture import format_table, trace
+from cnnbook.plots import (
+    plot_architecture,
+    plot_window_positions,
+    rescale,
+    show_array,
+    show_images,
+    use_style,
+)
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture
+def keras(tf):
+    import keras
+
+    return keras
+
+
+def tutorial_model(keras):
+    return keras.Sequential(
+        [
+            keras.Input(shape=(32, 32, 3)),
+            keras.layers.Conv2D(32, (3, 3), padding="same", activation="relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Conv2D(32, (3, 3), padding="valid", activation="relu"),
+            keras.layers.MaxPooling2D((2, 2)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def assert_trace_equals_keras(model):
+    rows = trace(model)
+    shapes = [tuple(layer.output.shape[1:]) for layer in model.layers]
+    assert [row.output_shape for row in rows] == shapes
+    assert [row.parameters for row in rows] == [layer.count_params() for layer in model.layers]
+
+
+def test_trace_of_the_tutorial_network(keras):
+    model = tutorial_model(keras)
+    assert_trace_equals_keras(model)
+    assert sum(row.parameters for row in trace(model)) == 3_702_186
+    table = format_table(trace(model))
+    assert "7200*512 + 512" in table and "3,702,186" in table
+
+
+def test_trace_with_strides_dilation_no_bias_and_average_pooling(keras):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(29, 31, 2)),
+            keras.layers.Conv2D(8, (5, 3), strides=(2, 1), padding="same", use_bias=False),
+            keras.layers.Conv2D(4, 3, dilation_rate=2, activation="relu"),
+            keras.layers.AveragePooling2D(pool_size=3, strides=2, padding="same"),
+            keras.layers.MaxPooling2D(pool_size=(2, 3)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(7, use_bias=False),
+        ]
+    )
+    assert_trace_equals_keras(model)
+
+
+def test_trace_rejects_layers_it_does_not_cover(keras):
+    model = keras.Sequential([keras.Input(shape=(8, 8, 3)), keras.layers.BatchNormalization()])
+    with pytest.raises(ValueError, match="received a BatchNormalization layer"):
+        trace(model)
+
+
+def test_plots_draw_what_they_are_given(keras):
+    use_style()
+    figure = show_images([np.zeros((4, 4)), np.ones((4, 4, 3))], ["grey", "colour"])
+    assert [ax.get_title() for ax in figure.axes] == ["grey", "colour"]
+    ax = show_array(np.arange(6).reshape(2, 3), highlight=(0, 0, 2, 2))
+    assert len(ax.texts) == 6 and len(ax.patches) == 1
+    figure = plot_window_positions(5, 3, stride=2)
+    assert len([ax for ax in figure.axes if ax.get_title()]) == 4  # a 2x2 output
+    assert "output 2x2" in figure._suptitle.get_text()
+    ax = plot_architecture(trace(tutorial_model(keras)), (32, 32, 3))
+    assert len(ax.patches) == 9  # the input and eight layers
+    matplotlib.pyplot.close("all")
+
+
+def test_plot_errors():
+    with pytest.raises(ValueError, match="images must not be empty"):
+        show_images([])
+    with pytest.raises(ValueError, match="got 1 titles for 2 images"):
+        show_images([np.zeros((2, 2))] * 2, ["one"])
+    with pytest.raises(ValueError, match="array must be 2-D"):
+        show_array(np.zeros(3))
+    with pytest.raises(ValueError, match="does not fit"):
+        plot_window_positions(2, 3)
+
+
+def test_rescale():
+    np.testing.assert_allclose(rescale([[1.0, 3.0]]), [[0.0, 1.0]])
+    np.testing.assert_allclose(rescale(np.ones(3)), [0.5, 0.5, 0.5])
+
+
+def test_kernels():
+    assert kernels.gaussian(5, 2.0).sum() == pytest.approx(1.0)
+    assert kernels.sharpen().sum() == pytest.approx(1.0)
+    assert kernels.laplacian().sum() == 0 and kernels.sobel("y").sum() == 0
+    np.testing.assert_array_equal(kernels.sobel("y"), kernels.sobel("x").T)
+    for call, match in [
+        (lambda: kernels.gaussian(4), "size must be a positive odd int"),
+        (lambda: kernels.gaussian(3, sigma=0), "sigma must be positive"),
+        (lambda: kernels.box_blur(0), "size must be a positive int"),
+        (lambda: kernels.sobel("z"), "direction must be 'x' or 'y'"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            call()
+    photo = kernels.sample_photograph(grayscale=False)
+    assert photo.shape == (600, 512, 3) and 0 <= photo.min() and photo.max() <= 1
