@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := book
-.PHONY: help install book test lint unit notebooks-smoke book-strict notebooks colab-cells bench clean
+.PHONY: help install book test lint unit notebooks-smoke book-strict browser notebooks colab-cells bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -26,14 +26,14 @@ book: $(STAMP)  ## install, then build the book from the stored outputs into _bu
 	$(BIN)/jupyter-book build . --keep-going
 	@echo "The book is in _build/html/index.html"
 
-test: lint unit notebooks-smoke book-strict  ## the full test suite (what .ci/run runs)
+test: lint unit notebooks-smoke book-strict browser  ## the full test suite (what .ci/run runs)
 
 lint: $(STAMP)  ## ruff over the package, tests, tools, benchmarks and notebooks
 	$(BIN)/ruff check cnnbook tests tools benchmarks book
 	$(BIN)/ruff format --check cnnbook tests tools benchmarks
 
 unit: $(STAMP)  ## unit tests and docstring examples of the package
-	$(BIN)/python -m pytest --doctest-modules tests cnnbook
+	$(BIN)/python -m pytest --doctest-modules -m "not browser" -n 2 tests cnnbook
 
 # Every notebook, executed in smoke mode, its outputs compared with the stored ones.
 notebooks-smoke: $(STAMP)  ## run every notebook (smoke budget) and compare outputs (nbval)
@@ -42,6 +42,10 @@ notebooks-smoke: $(STAMP)  ## run every notebook (smoke budget) and compare outp
 
 book-strict: $(STAMP)  ## build the book, failing on any warning or broken reference
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+browser: $(STAMP)  ## open every page of the built book in headless Chromium (after book-strict)
+	bash tools/ensure_chromium.sh
+	$(BIN)/python -m pytest tests/browser -m browser
 
 notebooks: $(STAMP)  ## re-execute every notebook in full mode and store the outputs (slow)
 	$(BIN)/python tools/booktools.py execute

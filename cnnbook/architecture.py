@@ -7,7 +7,7 @@ agree:
 
 - convolution: each of ``filters`` kernels has ``kernel_height * kernel_width *
   in_channels`` weights plus one bias; the output size per axis is
-  :func:`cnnbook.conv_output_size`;
+  :func:`~cnnbook.conv.conv_output_size`;
 - pooling, flatten, dropout, activations: no weights; pooling shrinks each axis as a
   convolution without weights would;
 - dense: ``inputs * units`` weights plus ``units`` biases.

@@ -3,7 +3,7 @@
 Two families live here:
 
 * :func:`correlate2d` and :func:`convolve2d` work on a single 2-D array, the way a
-  signal-processing text (or :mod:`scipy.signal`) defines them.
+  signal-processing text (or ``scipy.signal``) defines them.
 * :func:`conv2d` is what a deep-learning "convolution" layer computes: a
   cross-correlation of a batch of multi-channel images (NHWC) with a bank of
   kernels stored as Keras stores them, ``(height, width, in_channels,
@@ -223,7 +223,7 @@ def correlate2d(image, kernel, mode="valid"):
 
     .. math:: (I \\star K)(i, j) = \\sum_{m} \\sum_{n} I(i + m, j + n)\\, K(m, n)
 
-    Equal to :func:`scipy.signal.correlate2d` with its default zero fill.
+    Equal to ``scipy.signal.correlate2d`` with its default zero fill.
 
     Parameters
     ----------
@@ -284,7 +284,7 @@ def convolve2d(image, kernel, mode="valid"):
 
     .. math:: (I * K)(i, j) = \\sum_{m} \\sum_{n} I(i - m, j - n)\\, K(m, n)
 
-    Equal to :func:`scipy.signal.convolve2d` with its default zero fill. Unlike
+    Equal to ``scipy.signal.convolve2d`` with its default zero fill. Unlike
     correlation, convolution is commutative and associative, which is why the
     mathematics prefers it.
 
@@ -528,7 +528,7 @@ def conv2d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
               \\; w_{m,n,c,o}
 
     where ``x`` is the padded input, ``s`` the stride and ``d`` the dilation. This is
-    what :func:`tf.nn.conv2d` and ``keras.layers.Conv2D`` compute: the kernel is not
+    what ``tf.nn.conv2d`` and ``keras.layers.Conv2D`` compute: the kernel is not
     flipped.
 
     Parameters
@@ -571,7 +571,7 @@ def conv2d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
 
     Notes
     -----
-    The fast path is "im2col": :func:`numpy.lib.stride_tricks.sliding_window_view`
+    The fast path is "im2col": ``numpy.lib.stride_tricks.sliding_window_view``
     lists every window without copying, and one matrix product with the kernel,
     reshaped to ``(kernel_height * kernel_width * in_channels, out_channels)``,
     computes all outputs. NaN in ``x`` reaches exactly the outputs whose windows

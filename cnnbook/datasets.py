@@ -55,7 +55,7 @@ CIFAR10_CLASSES = (
     "ship",
     "truck",
 )
-"""Class names in the official label order: label ``i`` is ``CIFAR10_CLASSES[i]``."""
+"""Class names in the official label order (label ``i`` is ``CIFAR10_CLASSES[i]``)."""
 
 DATA_DIR_VARIABLE = "CNNBOOK_DATA_DIR"
 IMAGE_SHAPE = (32, 32, 3)

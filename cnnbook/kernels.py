@@ -1,7 +1,7 @@
 """Classic image-filter kernels, and the photograph the book filters with them.
 
-Each function returns a small float64 array to pass to :func:`cnnbook.convolve2d`
-or :func:`cnnbook.correlate2d`. The smoothing kernels sum to 1, so a flat region
+Each function returns a small float64 array to pass to :func:`~cnnbook.conv.convolve2d`
+or :func:`~cnnbook.conv.correlate2d`. The smoothing kernels sum to 1, so a flat region
 keeps its brightness; the edge kernels sum to 0, so a flat region becomes 0.
 """
 
@@ -97,7 +97,7 @@ def laplacian():
 def sobel(direction="x"):
     """Sobel kernel: a smoothed derivative across ``"x"`` (columns) or ``"y"`` (rows).
 
-    Written for :func:`cnnbook.correlate2d` (positive where brightness increases to
+    Written for :func:`~cnnbook.conv.correlate2d` (positive where brightness increases to
     the right, or downwards); convolution flips it and so the sign.
 
     Examples

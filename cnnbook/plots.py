@@ -48,7 +48,7 @@ def show_images(images, titles=None, ncols=None, size=2.6, cmap="gray", vmin=Non
     size : float, default 2.6
         Width of each panel in inches.
     cmap, vmin, vmax
-        Passed to :meth:`matplotlib.axes.Axes.imshow` for 2-D images.
+        Passed to ``matplotlib.axes.Axes.imshow`` for 2-D images.
 
     Returns
     -------
@@ -151,7 +151,7 @@ def plot_window_positions(
     stride : int, default 1
         Step of the window.
     padding : {"valid", "same", "full"} or int, default "valid"
-        As in :func:`cnnbook.conv_output_size`.
+        As in :func:`~cnnbook.conv.conv_output_size`.
     max_panels : int, default 9
         At most this many positions are drawn.
     panel_size : float, default 1.6

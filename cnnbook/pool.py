@@ -132,7 +132,7 @@ def _avg_pool(x, pool_size, stride, padding, ndim):
 def max_pool2d(x, pool_size=2, stride=None, padding="valid"):
     """Max pooling: the largest value of each window, channel by channel.
 
-    Equal to ``keras.layers.MaxPooling2D`` and :func:`tf.nn.max_pool2d`.
+    Equal to ``keras.layers.MaxPooling2D`` and ``tf.nn.max_pool2d``.
 
     Parameters
     ----------
@@ -183,7 +183,7 @@ def max_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
     gradient goes to the first of them in row-major order (top row first, then
     left to right), as TensorFlow's CPU kernel does. Any choice that gives each
     window's gradient to exactly one maximal cell is a valid subgradient; this one
-    matches :class:`tf.GradientTape`.
+    matches ``tf.GradientTape``.
 
     Parameters
     ----------
@@ -224,7 +224,7 @@ def max_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
 def avg_pool2d(x, pool_size=2, stride=None, padding="valid"):
     """Average pooling: the mean of each window, channel by channel.
 
-    Equal to ``keras.layers.AveragePooling2D`` and :func:`tf.nn.avg_pool2d`. With
+    Equal to ``keras.layers.AveragePooling2D`` and ``tf.nn.avg_pool2d``. With
     ``padding="same"``, a window that hangs over the border averages only its real
     cells (the padded zeros are not counted), as TensorFlow does.
 
