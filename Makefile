@@ -56,6 +56,7 @@ colab-cells: $(STAMP)  ## rewrite each notebook's Colab install cell from _confi
 bench: $(STAMP)  ## speed of cnnbook against TensorFlow, as ratios measured in one run
 	$(BIN)/python benchmarks/bench_conv.py
 	$(BIN)/python benchmarks/bench_pool.py
+	$(BIN)/python benchmarks/bench_nn_digits.py
 
 clean:  ## remove the built book (keeps .venv)
 	rm -rf _build

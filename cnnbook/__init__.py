@@ -22,9 +22,11 @@ plots
     The book's figure style and plotting helpers.
 architecture
     Shapes and parameter counts of a network, traced layer by layer.
+nn
+    A small CNN library in NumPy (layers, Sequential, SGD) that trains.
 """
 
-from cnnbook import architecture, datasets, kernels, plots
+from cnnbook import architecture, datasets, kernels, nn, plots
 from cnnbook.conv import (
     conv1d,
     conv2d,
@@ -53,6 +55,7 @@ __all__ = [
     "architecture",
     "datasets",
     "kernels",
+    "nn",
     "plots",
     "avg_pool1d",
     "avg_pool2d",

@@ -687,8 +687,12 @@ def conv2d_backward(grad_output, x, kernel, stride=1, padding="valid", dilation=
     return _conv_backward(grad_output, x, kernel, strides, pads, dilations)
 
 
-def _conv_backward(grad_output, x, kernel, strides, pads, dilations):
-    """Input, kernel and bias gradients of :func:`_conv_forward`, any number of axes."""
+def _conv_backward(grad_output, x, kernel, strides, pads, dilations, need_input_gradient=True):
+    """Input, kernel and bias gradients of :func:`_conv_forward`, any number of axes.
+
+    With ``need_input_gradient=False`` (a network's first layer) the input gradient,
+    half of the work, is skipped and returned as None.
+    """
     out_channels = kernel.shape[-1]
     expected = (x.shape[0], *_output_shape(x, kernel, strides, pads, dilations), out_channels)
     grad_output = np.asarray(grad_output, dtype=x.dtype)
@@ -703,6 +707,8 @@ def _conv_backward(grad_output, x, kernel, strides, pads, dilations):
     for block, patches in _patch_blocks(_windows(x, kernel, strides, pads, dilations)):
         grad_weights += patches.T @ grad_output[block].reshape(-1, out_channels)
 
+    if not need_input_gradient:
+        return None, grad_weights.reshape(kernel.shape), grad_bias
     grad_padded = np.zeros(_padded_shape(x.shape, pads), x.dtype)
     out_shape = expected[1:-1]
     for tap in np.ndindex(*kernel.shape[:-2]):

@@ -1,0 +1,229 @@
+"""cnnbook.nn against Keras (outputs, gradients, optimizer steps) and finite differences."""
+
+import numpy as np
+import pytest
+
+from cnnbook import gradient_check
+from cnnbook.nn import (
+    SGD,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    InverseTimeDecay,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+
+
+@pytest.fixture
+def keras(tf):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras
+
+
+def architectures(keras):
+    layers = keras.layers
+    return {
+        "digits": [
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+        "strides, valid, average pooling, tanh": [
+            layers.Conv2D(8, (3, 2), strides=(2, 1), activation="tanh"),
+            layers.AveragePooling2D(2, padding="same"),
+            layers.Flatten(),
+            layers.Dropout(0.3),
+            layers.Dense(12, activation="sigmoid"),
+            layers.Dense(5, activation="softmax"),
+        ],
+        "separate activation layers, no bias": [
+            layers.Conv2D(4, 3, use_bias=False),
+            layers.ReLU(),
+            layers.MaxPooling2D(3, strides=1),
+            layers.Flatten(),
+            layers.Dense(7),
+            layers.Activation("tanh"),
+            layers.Dense(3, use_bias=False),
+            layers.Softmax(),
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["digits", "strides, valid, average pooling, tanh", "separate activation layers, no bias"],
+)
+def test_from_keras_predicts_and_differentiates_like_keras(tf, keras, rng, name):
+    model = keras.Sequential([keras.Input(shape=(8, 8, 2)), *architectures(keras)[name]])
+    ours = Sequential.from_keras(model)
+    x = rng.random((12, 8, 8, 2)).astype("float32")
+    y = rng.integers(0, model.output_shape[-1], size=12)
+    assert ours.count_params() == model.count_params()
+    np.testing.assert_allclose(ours.predict(x), model(x).numpy(), atol=1e-6)
+
+    loss, gradients = ours.loss_and_gradients(x, y, training=False)
+    with tf.GradientTape() as tape:
+        keras_loss = keras.losses.SparseCategoricalCrossentropy()(y, model(x, training=False))
+    keras_gradients = tape.gradient(keras_loss, model.trainable_weights)
+    assert loss == pytest.approx(float(keras_loss), rel=1e-5)
+    assert len(gradients) == len(keras_gradients)
+    for ours_gradient, keras_gradient in zip(gradients, keras_gradients):
+        np.testing.assert_allclose(ours_gradient, keras_gradient.numpy(), atol=1e-6)
+
+
+LAYER_CASES = {
+    "conv same relu": ([Conv2D(3, 3, padding="same", activation="relu")], (5, 5, 2)),
+    "conv stride 2 valid": ([Conv2D(2, (2, 3), strides=2)], (6, 7, 1)),
+    "max pool": ([Conv2D(2, 1), MaxPool2D(2)], (6, 6, 1)),
+    "avg pool same": ([Conv2D(2, 1), AvgPool2D(3, strides=2, padding="same")], (5, 5, 1)),
+    "sigmoid": ([Conv2D(2, 2, activation="sigmoid")], (4, 4, 1)),
+    "tanh": ([Conv2D(2, 2), Tanh()], (4, 4, 1)),
+    "relu layer": ([Conv2D(2, 2), ReLU()], (4, 4, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYER_CASES))
+def test_every_layer_passes_a_gradient_check(rng, name):
+    layers, input_shape = LAYER_CASES[name]
+    model = Sequential(
+        [*layers, Flatten(), Dense(4, activation="tanh"), Dense(3), Softmax()],
+        input_shape,
+        seed=1,
+        dtype="float64",
+    )
+    x = rng.normal(size=(3, *input_shape))
+    y = np.array([0, 2, 1])
+    _, gradients = model.loss_and_gradients(x, y)
+    for weight, gradient in zip(model.trainable_weights, gradients):
+
+        def loss(values, weight=weight):
+            saved = weight.copy()
+            weight[...] = values
+            value = model.loss_and_gradients(x, y)[0]
+            weight[...] = saved
+            return value
+
+        assert gradient_check(loss, weight.copy(), gradient) < 1e-6, name
+
+
+def test_dropout_is_inverted_and_off_at_inference(rng):
+    layer = Dropout(0.25, seed=0)
+    x = np.ones((200, 50))
+    dropped = layer.forward(x, training=True)
+    assert set(np.unique(dropped)) == {0.0, 1 / 0.75}
+    assert abs(dropped.mean() - 1.0) < 0.02
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), dropped)
+    np.testing.assert_array_equal(layer.forward(x, training=False), x)
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\). Received: rate=1"):
+        Dropout(1)
+
+
+def test_softmax_backward_is_its_jacobian(rng):
+    layer = Softmax()
+    x = rng.normal(size=(1, 4))
+    probabilities = layer.forward(x)[0]
+    jacobian = np.diag(probabilities) - np.outer(probabilities, probabilities)
+    upstream = rng.normal(size=(1, 4))
+    np.testing.assert_allclose(layer.backward(upstream)[0], jacobian @ upstream[0])
+    assert Sigmoid().forward(np.array([-1000.0, 0.0, 1000.0])).tolist() == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_steps_equal_keras(tf, keras, rng, nesterov):
+    weights = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+    variables = [keras.Variable(w.astype("float32")) for w in weights]
+    schedule = InverseTimeDecay(0.1, decay_steps=1, decay_rate=0.5)
+    keras_schedule = keras.optimizers.schedules.InverseTimeDecay(0.1, 1, 0.5)
+    ours = SGD(schedule, momentum=0.9, nesterov=nesterov)
+    theirs = keras.optimizers.SGD(keras_schedule, momentum=0.9, nesterov=nesterov)
+    weights = [w.astype("float32") for w in weights]
+    for _ in range(4):
+        gradients = [rng.normal(size=w.shape).astype("float32") for w in weights]
+        ours.apply(weights, gradients)
+        theirs.apply_gradients(zip(gradients, variables))
+    for mine, variable in zip(weights, variables):
+        np.testing.assert_allclose(mine, variable.numpy(), rtol=1e-5)
+
+
+def test_inverse_time_decay_equals_keras_and_the_old_decay_rule(keras):
+    ours = InverseTimeDecay(0.01, decay_steps=1, decay_rate=4e-4)
+    theirs = keras.optimizers.schedules.InverseTimeDecay(0.01, 1, 4e-4)
+    for step in (0, 1, 10, 1000, 12345):
+        old_rule = 0.01 / (1 + 4e-4 * step)  # Keras 2's SGD(lr=0.01, decay=4e-4)
+        assert ours(step) == pytest.approx(float(theirs(step)), rel=1e-6)
+        assert ours(step) == pytest.approx(old_rule)
+    assert InverseTimeDecay(1.0, 10, 1.0, staircase=True)(19) == 0.5
+
+
+def blobs(rng, count=300):
+    """Three well-separated classes of 4x4 images."""
+    y = rng.integers(0, 3, size=count)
+    x = rng.normal(scale=0.3, size=(count, 4, 4, 1))
+    x[np.arange(count), y, y, 0] += 3.0
+    return x.astype("float32"), y
+
+
+def small_model(seed=0):
+    return Sequential(
+        [Conv2D(4, 2, activation="relu"), Flatten(), Dense(3, activation="softmax")],
+        (4, 4, 1),
+        seed=seed,
+    )
+
+
+def test_fit_learns_and_reports_history(rng, capsys):
+    x, y = blobs(rng)
+    model = small_model()
+    history = model.fit(
+        x[:200], y[:200], epochs=5, batch_size=16, optimizer=SGD(0.1, momentum=0.9),
+        validation_data=(x[200:], y[200:]),
+    )  # fmt: skip
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history["loss"]) == 5 and history["loss"][-1] < history["loss"][0]
+    assert history["val_accuracy"][-1] > 0.95
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and lines[0].startswith("epoch 1/5  loss ")
+
+
+def test_fit_is_reproducible_and_callbacks_can_stop_it(rng):
+    x, y = blobs(rng)
+    first, second = small_model(), small_model()
+    run = {"epochs": 2, "optimizer": None, "seed": 3, "verbose": 0}
+    first.fit(x, y, **run)
+    second.fit(x, y, **run)
+    for a, b in zip(first.trainable_weights, second.trainable_weights):
+        np.testing.assert_array_equal(a, b)
+    history = small_model().fit(x, y, epochs=10, verbose=0, callbacks=[lambda m, e, logs: e == 1])
+    assert len(history["loss"]) == 2
+
+
+def test_bad_input_is_reported(keras):
+    with pytest.raises(ValueError, match="must end in a softmax"):
+        Sequential([Flatten(), Dense(3)], (2, 2))
+    with pytest.raises(ValueError, match="add a Flatten layer first"):
+        Sequential([Dense(3, activation="softmax")], (2, 2))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        Sequential([Flatten(), Dense(3, activation="gelu")], (2, 2))
+    model = Sequential([Flatten(), Dense(3, activation="softmax")], (2, 2))
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 2, 2\)"):
+        model.predict(np.zeros((1, 3, 3)))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        model.loss_and_gradients(np.zeros((2, 2, 2)), np.array([0, 3]))
+    unsupported = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.BatchNormalization()])
+    with pytest.raises(ValueError, match="does not support BatchNormalization"):
+        Sequential.from_keras(unsupported)
+    with pytest.raises(ValueError, match="momentum must be in"):
+        SGD(momentum=1.0)
