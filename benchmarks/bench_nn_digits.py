@@ -15,22 +15,11 @@ import argparse
 import time
 
 import cnnbook
+from cnnbook.datasets import load_digits
 from cnnbook.nn import SGD, Sequential
 
 ACCURACY_TARGET = 0.98
 TIME_TARGET = 1.5
-
-
-def digits_split(seed=0):
-    """scikit-learn's digits as (N, 8, 8, 1) floats in [0, 1], split 3:1, stratified."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    images = (digits.images / 16.0).astype("float32")[..., None]
-    return train_test_split(
-        images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
-    )
 
 
 def keras_model(keras):
@@ -56,7 +45,7 @@ def main(argv=None):
     cnnbook.import_tensorflow()
     import keras
 
-    x_train, x_test, y_train, y_test = digits_split(args.seed)
+    (x_train, y_train), (x_test, y_test) = load_digits(seed=args.seed)
     keras.utils.set_random_seed(args.seed)
     reference = keras_model(keras)
     ours = Sequential.from_keras(reference)  # the same initial weights

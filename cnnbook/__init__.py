@@ -24,9 +24,11 @@ architecture
     Shapes and parameter counts of a network, traced layer by layer.
 nn
     A small CNN library in NumPy (layers, Sequential, SGD) that trains.
+models
+    Keras models the book uses more than once (the tutorial's CIFAR-10 network).
 """
 
-from cnnbook import architecture, datasets, kernels, nn, plots
+from cnnbook import architecture, datasets, kernels, models, nn, plots
 from cnnbook.conv import (
     conv1d,
     conv2d,
@@ -55,6 +57,7 @@ __all__ = [
     "architecture",
     "datasets",
     "kernels",
+    "models",
     "nn",
     "plots",
     "avg_pool1d",

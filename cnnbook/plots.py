@@ -11,7 +11,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-__all__ = ["show_array", "show_images", "use_style"]
+__all__ = [
+    "plot_architecture",
+    "plot_history",
+    "plot_window_positions",
+    "rescale",
+    "show_array",
+    "show_images",
+    "show_misclassified",
+    "use_style",
+]
 
 STYLE = {
     "figure.figsize": (7.0, 4.0),
@@ -263,3 +272,60 @@ def plot_architecture(rows, input_shape, ax=None):
     ax.set_ylim(-3.3, 2.0)
     ax.set_axis_off()
     return ax
+
+
+def plot_history(history, title=None):
+    """Learning curves: loss and accuracy per epoch, training and validation.
+
+    Parameters
+    ----------
+    history : dict of str to list of float
+        As returned by :meth:`cnnbook.nn.Sequential.fit` (or Keras's ``History.history``):
+        ``loss``, ``accuracy`` and optionally ``val_loss``, ``val_accuracy``.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        if metric not in history:
+            raise ValueError(f"history has no {metric!r}: it has {sorted(history)}")
+        epochs = np.arange(1, len(history[metric]) + 1)
+        ax.plot(epochs, history[metric], marker=".", label="training")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], marker=".", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def show_misclassified(images, labels, predicted, class_names=None, limit=12):
+    """The first ``limit`` images whose predicted class is wrong, titled "true -> predicted".
+
+    Parameters
+    ----------
+    images : array_like, shape (N, height, width) or (N, height, width, channels)
+    labels, predicted : array_like of int, shape (N,)
+    class_names : sequence of str, optional
+        Names of the classes (default: their numbers).
+    limit : int, default 12
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when every prediction is right.
+    """
+    images, labels, predicted = np.asarray(images), np.asarray(labels), np.asarray(predicted)
+    wrong = np.flatnonzero(labels != predicted)[:limit]
+    if wrong.size == 0:
+        return None
+    names = class_names or [str(label) for label in range(int(labels.max()) + 1)]
+    shown = [images[i][..., 0] if images[i].shape[-1] == 1 else images[i] for i in wrong]
+    titles = [f"{names[labels[i]]} -> {names[predicted[i]]}" for i in wrong]
+    return show_images(shown, titles, ncols=min(len(wrong), 6), size=1.3)

@@ -122,3 +122,29 @@ def test_kernels():
             call()
     photo = kernels.sample_photograph(grayscale=False)
     assert photo.shape == (600, 512, 3) and 0 <= photo.min() and photo.max() <= 1
+
+
+def test_learning_curves_and_misclassified():
+    from cnnbook.plots import plot_history, show_misclassified
+
+    figure = plot_history({"loss": [1.0, 0.5], "accuracy": [0.5, 0.8], "val_loss": [1.1, 0.7],
+                           "val_accuracy": [0.4, 0.7]}, title="run")  # fmt: skip
+    assert [ax.get_ylabel() for ax in figure.axes] == ["loss", "accuracy"]
+    assert len(figure.axes[0].lines) == 2
+    with pytest.raises(ValueError, match="history has no 'accuracy'"):
+        plot_history({"loss": [1.0]})
+    images = np.zeros((4, 8, 8, 1))
+    figure = show_misclassified(images, [0, 1, 2, 3], [0, 2, 2, 1], class_names=list("abcd"))
+    assert [ax.get_title() for ax in figure.axes if ax.get_title()] == ["b -> c", "d -> b"]
+    assert show_misclassified(images, [0, 1], [0, 1]) is None
+    matplotlib.pyplot.close("all")
+
+
+def test_digits_split_is_stratified_and_checked():
+    from cnnbook.datasets import load_digits
+
+    (x_train, y_train), (x_test, y_test) = load_digits(test_fraction=0.5, seed=1)
+    assert len(x_train) + len(x_test) == 1797 and x_train.dtype == np.float32
+    assert abs(np.bincount(y_train) - np.bincount(y_test)).max() <= 1
+    with pytest.raises(ValueError, match="test_fraction must be in"):
+        load_digits(test_fraction=1.0)

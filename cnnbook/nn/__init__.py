@@ -1,8 +1,8 @@
 """A small convolutional network library in NumPy, trained by backpropagation.
 
 Everything a CNN needs to learn, with nothing hidden: layers with their forward and
-backward passes (:mod:`cnnbook.nn.layers`), a :class:`Sequential` model with softmax
-cross-entropy and a training loop, and SGD with momentum (:mod:`cnnbook.nn.optimizers`).
+backward passes (``cnnbook.nn.layers``), a :class:`Sequential` model with softmax
+cross-entropy and a training loop, and SGD with momentum (``cnnbook.nn.optimizers``).
 :meth:`Sequential.from_keras` builds the NumPy twin of a Keras model, so the two can be
 compared number by number.
 """

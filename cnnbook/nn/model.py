@@ -17,7 +17,7 @@ class Sequential:
     """Layers applied one after the other, with softmax cross-entropy on integer labels.
 
     A layer given an ``activation`` (like Keras's ``Dense(10, activation="softmax")``)
-    runs as two steps, the layer then its activation; :attr:`steps` lists them. The
+    runs as two steps, the layer then its activation; the attribute ``steps`` lists them. The
     last step must be a softmax: the loss is the cross-entropy of its probabilities,
     and its gradient with respect to the logits is ``(probabilities - onehot) / N``.
 

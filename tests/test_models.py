@@ -1,0 +1,40 @@
+"""cnnbook.models.tutorial_cnn: the tutorial's network, compiled as it meant."""
+
+import numpy as np
+import pytest
+
+from cnnbook.models import tutorial_cnn
+
+
+def test_tutorial_cnn_has_the_tutorials_layers_and_parameters(tf):
+    model = tutorial_cnn()
+    assert model.count_params() == 3_702_186
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Conv2D", "Dropout", "Conv2D", "MaxPooling2D", "Flatten", "Dense",
+                     "Dropout", "Dense"]  # fmt: skip
+    assert model.output_shape == (None, 10)
+    assert model.loss == "categorical_crossentropy"
+    assert float(model.optimizer.momentum) == 0.5
+
+
+def test_its_schedule_is_the_old_decay_rule_step_by_step(tf):
+    import keras
+
+    config = tutorial_cnn().optimizer.get_config()["learning_rate"]
+    schedule = keras.optimizers.schedules.deserialize(config)
+    assert type(schedule).__name__ == "InverseTimeDecay"
+    for step in range(0, 5000, 250):
+        old_rule = 0.01 / (1 + 0.0004 * step)  # Keras 2: SGD(lr=0.01, decay=0.0004)
+        assert float(schedule(step)) == pytest.approx(old_rule, rel=1e-6)
+
+
+def test_the_optimizer_applies_the_decayed_rate(tf):
+    import keras
+
+    model = tutorial_cnn()
+    x = np.zeros((4, 32, 32, 3), "float32")
+    y = keras.utils.to_categorical([0, 1, 2, 3], 10)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 2
+    expected = 0.01 / (1 + 0.0004 * 2)
+    assert float(model.optimizer.learning_rate) == pytest.approx(expected, rel=1e-6)
