@@ -26,9 +26,13 @@ nn
     A small CNN library in NumPy (layers, Sequential, SGD) that trains.
 models
     Keras models the book uses more than once (the tutorial's CIFAR-10 network).
+regularization
+    DropConnect, stochastic pooling, max-norm, L2 and early stopping in NumPy.
+layers
+    Keras 3 layers for DropConnect and stochastic pooling (``import cnnbook.layers``).
 """
 
-from cnnbook import architecture, datasets, kernels, models, nn, plots
+from cnnbook import architecture, datasets, kernels, models, nn, plots, regularization
 from cnnbook.conv import (
     conv1d,
     conv2d,
@@ -60,6 +64,7 @@ __all__ = [
     "models",
     "nn",
     "plots",
+    "regularization",
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool2d_backward",

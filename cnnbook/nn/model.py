@@ -190,7 +190,9 @@ class Sequential:
             epoch), short enough to keep in a notebook's stored output.
         callbacks : sequence of callables, optional
             Each called as ``callback(model, epoch, logs)`` after every epoch; one that
-            returns True stops the training.
+            returns True stops the training. A callback with an ``on_train_end(model)``
+            method has it called at the end (such as
+            :class:`cnnbook.regularization.EarlyStopping`).
 
         Returns
         -------
@@ -227,6 +229,10 @@ class Sequential:
                 _print_epoch(epoch, epochs, logs, time.perf_counter() - started)
             if any(callback(self, epoch, logs) for callback in callbacks):
                 break
+        for callback in callbacks:
+            finish = getattr(callback, "on_train_end", None)
+            if finish is not None:
+                finish(self)
         return history
 
     # ---- Keras ----------------------------------------------------------------------------

@@ -1,0 +1,217 @@
+"""Regularization: NumPy references, Keras layers, and EarlyStopping against Keras's."""
+
+import numpy as np
+import pytest
+
+from cnnbook.regularization import (
+    EarlyStopping,
+    dropconnect_dense,
+    l2_gradient,
+    l2_penalty,
+    max_norm,
+    stochastic_pool2d,
+)
+
+
+@pytest.fixture
+def keras(tf):
+    import keras
+
+    return keras
+
+
+@pytest.fixture
+def layers(tf):
+    from cnnbook import layers
+
+    return layers
+
+
+# ---- NumPy references ---------------------------------------------------------------------
+
+
+def test_stochastic_pooling_samples_in_proportion_to_the_activations(rng):
+    window = np.array([1.0, 0.0, 3.0, 4.0]).reshape(1, 2, 2, 1)
+    draws = np.array([stochastic_pool2d(window, rng=rng)[0, 0, 0, 0] for _ in range(4000)])
+    frequencies = np.array([np.mean(draws == value) for value in (1.0, 0.0, 3.0, 4.0)])
+    expected = np.array([1, 0, 3, 4]) / 8
+    bound = 4 * np.sqrt(expected * (1 - expected) / 4000)  # 4 standard errors; 0 for the 0
+    assert np.all(np.abs(frequencies - expected) <= bound)
+    assert stochastic_pool2d(window, training=False)[0, 0, 0, 0] == pytest.approx(26 / 8)
+
+
+def test_stochastic_pooling_zero_and_negative_windows():
+    x = np.array([[-1.0, -2.0], [0.0, -3.0]]).reshape(1, 2, 2, 1)
+    assert stochastic_pool2d(x)[0, 0, 0, 0] == 0.0
+    assert stochastic_pool2d(x, training=False)[0, 0, 0, 0] == 0.0
+
+
+def test_dropconnect_keeps_the_expected_output(rng):
+    x, kernel = rng.random((1, 50)), rng.random((50, 3))
+    runs = np.array([dropconnect_dense(x, kernel, rate=0.3, rng=rng) for _ in range(3000)])
+    plain = dropconnect_dense(x, kernel, rate=0.3, training=False)
+    np.testing.assert_allclose(plain, x @ kernel)
+    np.testing.assert_allclose(runs.mean(axis=0), plain, rtol=0.02)
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\). Received: rate=1.5"):
+        dropconnect_dense(x, kernel, rate=1.5)
+
+
+def test_max_norm_and_l2_equal_keras(keras, rng):
+    kernel = rng.normal(size=(3, 3, 4, 5)).astype("float32") * 3
+    constraint = keras.constraints.MaxNorm(max_value=2.0, axis=[0, 1, 2])
+    np.testing.assert_allclose(
+        max_norm(kernel, 2.0, axis=(0, 1, 2)), constraint(kernel).numpy(), rtol=1e-5
+    )
+    assert np.linalg.norm(max_norm(kernel, 2.0, (0, 1, 2))[..., 0]) <= 2.0 + 1e-6
+    penalty = keras.regularizers.L2(0.01)(kernel).numpy()
+    assert l2_penalty([kernel], 0.01) == pytest.approx(float(penalty), rel=1e-5)
+    np.testing.assert_allclose(l2_gradient(kernel, 0.01), 0.02 * kernel)
+    with pytest.raises(ValueError, match="max_value must be positive"):
+        max_norm(kernel, 0)
+
+
+@pytest.mark.parametrize(
+    ("values", "patience", "min_delta"),
+    [
+        ([1.0, 0.9, 0.95, 0.96, 0.97, 0.5], 3, 0.0),
+        ([1.0, 0.99, 0.985, 0.98, 0.97, 0.96], 2, 0.02),
+        ([1.0, 1.0, 1.0], 0, 0.0),
+        ([3.0, 2.0, 1.0, 0.5], 1, 0.0),
+    ],
+)
+def test_early_stopping_stops_where_keras_stops(keras, values, patience, min_delta):
+    class Model:  # what both callbacks need of a model
+        stop_training = False
+        weights = [np.zeros(1)]
+
+        def get_weights(self):
+            return [w.copy() for w in self.weights]
+
+        def set_weights(self, weights):
+            self.weights = weights
+
+    theirs = keras.callbacks.EarlyStopping(
+        monitor="val_loss", min_delta=min_delta, patience=patience, restore_best_weights=True
+    )
+    keras_model = Model()
+    theirs.set_model(keras_model)
+    theirs.on_train_begin()
+    ours = EarlyStopping("val_loss", min_delta, patience, restore_best_weights=True)
+    model = Model()
+    keras_stop = our_stop = None
+    for epoch, value in enumerate(values):
+        model.weights = keras_model.weights = [np.full(1, value)]
+        theirs.on_epoch_end(epoch, {"val_loss": value})
+        if keras_stop is None and keras_model.stop_training:
+            keras_stop = epoch
+        if our_stop is None and ours(model, epoch, {"val_loss": value}):
+            our_stop = epoch
+        if keras_stop is not None or our_stop is not None:
+            break
+    theirs.on_train_end()
+    ours.on_train_end(model)
+    assert our_stop == keras_stop
+    np.testing.assert_array_equal(model.weights, keras_model.weights)  # the best epoch's
+
+
+def test_early_stopping_with_the_nn_fit_loop(rng):
+    from cnnbook import nn
+
+    x = rng.normal(size=(60, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype(int)
+    model = nn.Sequential([nn.Dense(2, activation="softmax")], (4,))
+    stopper = EarlyStopping(monitor="loss", patience=0, min_delta=10.0)  # never improves
+    history = model.fit(x, y, epochs=20, verbose=0, callbacks=[stopper])
+    assert len(history["loss"]) == 2 and stopper.stopped_epoch == 1
+    with pytest.raises(KeyError, match="logs have"):
+        EarlyStopping(monitor="val_loss")(model, 0, {"loss": 1.0})
+
+
+# ---- Keras layers ---------------------------------------------------------------------------
+
+
+def test_keras_layers_validate_their_arguments(layers):
+    with pytest.raises(ValueError, match=r"Received: rate=1.0"):
+        layers.DropConnectDense(4, rate=1.0)
+    with pytest.raises(ValueError, match=r"Received: rate=-0.1"):
+        layers.DropConnectDense(4, rate=-0.1)
+    with pytest.raises(ValueError, match=r"Received: units=0"):
+        layers.DropConnectDense(0, rate=0.5)
+    with pytest.raises(ValueError, match=r"Received: pool_size=0"):
+        layers.StochasticPooling2D(pool_size=0)
+    with pytest.raises(ValueError, match=r"Received: strides=\(2, -1\)"):
+        layers.StochasticPooling2D(strides=(2, -1))
+    with pytest.raises(ValueError, match=r"Received: padding='full'"):
+        layers.StochasticPooling2D(padding="full")
+
+
+def test_dropconnect_layer_training_versus_inference(layers, rng):
+    layer = layers.DropConnectDense(3, rate=0.4, seed=1)
+    x = rng.random((2, 20)).astype("float32")
+    plain = layer(x).numpy()
+    kernel, bias = [w.numpy() for w in layer.weights]
+    np.testing.assert_allclose(plain, dropconnect_dense(x, kernel, bias, training=False), rtol=1e-5)
+    trained = np.array([layer(x, training=True).numpy() for _ in range(2000)])
+    assert not np.allclose(trained[0], plain)
+    standard_error = trained.std(axis=0) / np.sqrt(len(trained))
+    assert np.all(np.abs(trained.mean(axis=0) - plain) <= 4 * standard_error)
+
+
+def test_stochastic_pooling_layer_equals_numpy_at_inference(layers, rng):
+    x = rng.normal(size=(2, 7, 6, 3)).astype("float32")
+    for padding in ("valid", "same"):
+        layer = layers.StochasticPooling2D(pool_size=(2, 3), strides=2, padding=padding)
+        expected = stochastic_pool2d(x, (2, 3), 2, padding, training=False)
+        np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+        assert layer.compute_output_shape(x.shape) == expected.shape
+
+
+def test_stochastic_pooling_layer_samples_in_proportion(layers):
+    layer = layers.StochasticPooling2D(seed=0)
+    window = np.array([1.0, 0.0, 3.0, 4.0], "float32").reshape(1, 2, 2, 1)
+    batch = np.repeat(window, 4000, axis=0)
+    draws = layer(batch, training=True).numpy().ravel()
+    for value, probability in [(1.0, 1 / 8), (0.0, 0.0), (3.0, 3 / 8), (4.0, 4 / 8)]:
+        bound = 4 * np.sqrt(probability * (1 - probability) / 4000) + 1e-9
+        assert abs(np.mean(draws == value) - probability) <= bound
+    zeros = np.zeros((1, 2, 2, 1), "float32")
+    assert layer(zeros, training=True).numpy().item() == 0.0
+
+
+def test_layers_are_reproducible_with_a_seed(layers, rng):
+    x = rng.random((4, 6, 6, 2)).astype("float32")
+    first, second = layers.StochasticPooling2D(seed=7), layers.StochasticPooling2D(seed=7)
+    np.testing.assert_array_equal(first(x, training=True), second(x, training=True))
+    a, b = layers.DropConnectDense(3, 0.5, seed=7), layers.DropConnectDense(3, 0.5, seed=7)
+    flat = x.reshape(4, -1)
+    a.build(flat.shape)
+    b.build(flat.shape)
+    b.set_weights(a.get_weights())
+    np.testing.assert_array_equal(a(flat, training=True), b(flat, training=True))
+
+
+def test_gradients_flow_through_both_layers(tf, layers, rng):
+    x = tf.Variable(rng.random((2, 4, 4, 3)).astype("float32"))
+    pool = layers.StochasticPooling2D(seed=0)
+    dense = layers.DropConnectDense(2, rate=0.3, seed=0)
+    with tf.GradientTape() as tape:
+        y = dense(tf.reshape(pool(x, training=True), (2, -1)), training=True)
+        loss = tf.reduce_sum(y)
+    gradients = tape.gradient(loss, [x, *dense.trainable_weights])
+    assert all(g is not None and np.any(g.numpy() != 0) for g in gradients)
+
+
+def test_saved_model_loads_back_with_the_same_inference(keras, layers, rng, tmp_path):
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        layers.StochasticPooling2D(2, seed=1),
+        keras.layers.Flatten(),
+        layers.DropConnectDense(5, rate=0.5, activation="softmax", seed=2),
+    ])  # fmt: skip
+    x = rng.random((3, 8, 8, 3)).astype("float32")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    assert loaded.layers[-1].get_config()["rate"] == 0.5
