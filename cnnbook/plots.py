@@ -14,6 +14,7 @@ from matplotlib.patches import Rectangle
 __all__ = [
     "plot_architecture",
     "plot_history",
+    "plot_validation_curves",
     "plot_window_positions",
     "rescale",
     "show_array",
@@ -329,3 +330,31 @@ def show_misclassified(images, labels, predicted, class_names=None, limit=12):
     shown = [images[i][..., 0] if images[i].shape[-1] == 1 else images[i] for i in wrong]
     titles = [f"{names[labels[i]]} -> {names[predicted[i]]}" for i in wrong]
     return show_images(shown, titles, ncols=min(len(wrong), 6), size=1.3)
+
+
+def plot_validation_curves(results, metric="val_accuracy", title=None):
+    """One line per run: ``metric`` per epoch, to compare runs of an experiment.
+
+    Parameters
+    ----------
+    results : dict of str to dict
+        Run name to a result holding ``history`` (as returned by
+        :func:`cnnbook.training.train_and_evaluate`).
+    metric : str, default "val_accuracy"
+        Any key of the histories; "loss" and "val_loss" work too.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    _, ax = plt.subplots(figsize=(7, 3.5))
+    for name, result in results.items():
+        values = result["history"][metric]
+        ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.legend(fontsize=8, ncols=2)
+    if title:
+        ax.set_title(title)
+    return ax
