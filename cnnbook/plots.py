@@ -12,14 +12,18 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 __all__ = [
+    "confusion_matrix",
     "plot_architecture",
+    "plot_confusion_matrix",
     "plot_history",
+    "plot_per_class_accuracy",
     "plot_validation_curves",
     "plot_window_positions",
     "rescale",
     "show_array",
     "show_images",
     "show_misclassified",
+    "show_predictions",
     "use_style",
 ]
 
@@ -358,3 +362,79 @@ def plot_validation_curves(results, metric="val_accuracy", title=None):
     if title:
         ax.set_title(title)
     return ax
+
+
+def confusion_matrix(labels, predicted, num_classes):
+    """Counts ``matrix[true, predicted]`` of a classifier's answers.
+
+    Examples
+    --------
+    >>> confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3)
+    array([[1, 0, 0],
+           [0, 1, 1],
+           [0, 0, 1]])
+    """
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
+    return matrix
+
+
+def plot_confusion_matrix(labels, predicted, class_names):
+    """The confusion matrix as a heat map, each row normalised to the true class's count.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    matrix = confusion_matrix(labels, predicted, len(class_names))
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    _, ax = plt.subplots(figsize=(6, 5))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), share in np.ndenumerate(shares):
+        colour = "white" if share > 0.5 else "black"
+        ax.text(column, row, f"{share:.2f}", ha="center", va="center", fontsize=7, color=colour)
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.figure.colorbar(image, ax=ax, label="share of the true class")
+    return ax
+
+
+def plot_per_class_accuracy(labels, predicted, class_names):
+    """A bar per class: the share of its test images classified correctly.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    matrix = confusion_matrix(labels, predicted, len(class_names))
+    accuracy = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
+    _, ax = plt.subplots(figsize=(7, 3))
+    ax.bar(class_names, accuracy, color="#6baed6")
+    ax.axhline(np.mean(np.asarray(labels) == np.asarray(predicted)), color="gray",
+               linestyle="--", label="overall")  # fmt: skip
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend()
+    return ax
+
+
+def show_predictions(images, labels, predicted, class_names, count=12):
+    """A grid of images titled "predicted (true)", in red where the prediction is wrong.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    count = min(count, len(images))
+    figure = show_images(list(images[:count]), ncols=min(count, 6), size=1.5)
+    for ax, label, guess in zip(figure.axes, labels[:count], predicted[:count]):
+        ax.set_title(
+            f"{class_names[guess]}\n({class_names[label]})",
+            color="black" if guess == label else "red",
+            fontsize=8,
+        )
+    return figure

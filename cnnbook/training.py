@@ -94,3 +94,160 @@ def train_and_evaluate(model, data, epochs, batch_size=64, callbacks=(), seed=0)
         "parameters": model.count_params(),
         "seconds": seconds,
     }
+
+
+# --------------------------------------------------------------------------------------
+# Devices and precision
+# --------------------------------------------------------------------------------------
+
+
+def choose_precision(compute_capabilities):
+    """The Keras mixed-precision policy that suits the GPUs present.
+
+    Parameters
+    ----------
+    compute_capabilities : sequence of (int, int)
+        The CUDA compute capability of each visible GPU; empty on a CPU-only machine.
+
+    Returns
+    -------
+    str
+        ``"mixed_bfloat16"`` when every GPU has compute capability 8.0 or newer
+        (A100, H100, RTX 30xx: bfloat16 keeps float32's range); ``"mixed_float16"`` when
+        all have at least 7.0 (V100, T4 as in Colab: fast float16 tensor cores);
+        ``"float32"`` otherwise, including on CPU, where mixed precision is slower.
+        Layers built under a mixed policy compute in 16 bits but keep float32 weights;
+        keep the output layer in float32 (``dtype="float32"``) so that the softmax and
+        the loss are computed at full precision.
+
+    Examples
+    --------
+    >>> choose_precision([])
+    'float32'
+    >>> choose_precision([(7, 5)])          # Colab's T4
+    'mixed_float16'
+    >>> choose_precision([(9, 0), (8, 0)])  # H100 and A100
+    'mixed_bfloat16'
+    >>> choose_precision([(6, 1)])          # older GPUs: no tensor cores
+    'float32'
+    """
+    capabilities = [tuple(capability) for capability in compute_capabilities]
+    if capabilities and all(capability >= (8, 0) for capability in capabilities):
+        return "mixed_bfloat16"
+    if capabilities and all(capability >= (7, 0) for capability in capabilities):
+        return "mixed_float16"
+    return "float32"
+
+
+def visible_gpus():
+    """Name and compute capability of each GPU TensorFlow sees: a list of (str, (int, int))."""
+    from cnnbook.runtime import import_tensorflow
+
+    tf = import_tensorflow()
+    gpus = []
+    for device in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(device)
+        gpus.append(
+            (details.get("device_name", device.name), details.get("compute_capability", (0, 0)))
+        )
+    return gpus
+
+
+def describe_device(gpus=None):
+    """One line saying what will train the model, e.g. "1 GPU: NVIDIA T4 (compute 7.5)".
+
+    Parameters
+    ----------
+    gpus : list of (str, (int, int)), optional
+        As returned by :func:`visible_gpus` (default: ask TensorFlow).
+
+    Examples
+    --------
+    >>> describe_device([])[:8]
+    'CPU only'
+    >>> describe_device([("NVIDIA T4", (7, 5))])
+    '1 GPU: NVIDIA T4 (compute capability 7.5); precision mixed_float16'
+    """
+    import os
+
+    gpus = visible_gpus() if gpus is None else gpus
+    if not gpus:
+        return f"CPU only ({os.cpu_count()} cores); precision float32"
+    names = ", ".join(
+        f"{name} (compute capability {major}.{minor})" for name, (major, minor) in gpus
+    )
+    count = f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}"
+    return f"{count}: {names}; precision {choose_precision([c for _, c in gpus])}"
+
+
+# --------------------------------------------------------------------------------------
+# Input pipeline
+# --------------------------------------------------------------------------------------
+
+
+def validation_split(x, y, fraction=0.1, seed=0):
+    """Hold out a random ``fraction`` of the training data for validation.
+
+    Returns
+    -------
+    (x_train, y_train), (x_validation, y_validation)
+
+    Examples
+    --------
+    >>> (a, b), (c, d) = validation_split(np.zeros((100, 2)), np.arange(100), 0.2)
+    >>> a.shape, c.shape, len(set(b) & set(d))
+    ((80, 2), (20, 2), 0)
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1). Received: fraction={fraction!r}")
+    order = np.random.default_rng(seed).permutation(len(x))
+    held_out = int(round(len(x) * fraction))
+    validation, train = order[:held_out], order[held_out:]
+    return (x[train], y[train]), (x[validation], y[validation])
+
+
+def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=None):
+    """A ``tf.data`` pipeline: uint8 images scaled to [0, 1] on the fly, batched, prefetched.
+
+    Keeping the images as uint8 in memory takes a quarter of the space of float32;
+    the scaling happens batch by batch, in parallel with training.
+
+    Parameters
+    ----------
+    images : numpy.ndarray of uint8, shape (N, height, width, channels)
+    labels : numpy.ndarray of int, shape (N,)
+    batch_size : int
+    shuffle : bool, default False
+        Reshuffle every epoch, with a seeded order (the same sequence each run).
+    seed : int, default 0
+    num_classes : int, optional
+        One-hot encode the labels (for ``categorical_crossentropy``).
+
+    Returns
+    -------
+    tf.data.Dataset
+        Batches of (float32 images, labels).
+    """
+    from cnnbook.runtime import import_tensorflow
+
+    tf = import_tensorflow()
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (0-255). Received: dtype={images.dtype}")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+
+    def scale(batch_images, batch_labels):
+        batch_images = tf.cast(batch_images, tf.float32) / 255.0
+        if num_classes is not None:
+            batch_labels = tf.one_hot(batch_labels, num_classes)
+        return batch_images, batch_labels
+
+    return (
+        dataset.batch(batch_size)
+        .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )

@@ -45,3 +45,56 @@ def test_train_and_evaluate_is_seeded_and_reports(tf, rng):
     ax = plot_validation_curves({"a": first, "b": second}, "val_loss", title="t")
     assert len(ax.lines) == 2 and ax.get_ylabel() == "val loss"
     matplotlib.pyplot.close("all")
+
+
+def test_precision_is_chosen_for_each_kind_of_device():
+    from cnnbook.training import choose_precision, describe_device
+
+    assert choose_precision([]) == "float32"
+    assert choose_precision([(6, 0)]) == "float32"
+    assert choose_precision([(7, 0)]) == choose_precision([(7, 5)]) == "mixed_float16"
+    assert choose_precision([(8, 0)]) == choose_precision([(9, 0)]) == "mixed_bfloat16"
+    assert choose_precision([(8, 6), (7, 5)]) == "mixed_float16"  # the weakest GPU decides
+    assert describe_device([]).startswith("CPU only")
+    assert describe_device([("A", (8, 0)), ("B", (8, 0))]).startswith("2 GPUs: A (compute")
+
+
+def test_tf_data_pipeline_scales_shuffles_reproducibly_and_batches(tf, rng):
+    from cnnbook.training import make_dataset, validation_split
+
+    images = rng.integers(0, 256, size=(10, 4, 4, 3), dtype=np.uint8)
+    labels = np.arange(10)
+    batches = list(make_dataset(images, labels, batch_size=4, num_classes=10))
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    np.testing.assert_allclose(batches[0][0].numpy(), images[:4] / 255.0, rtol=1e-6)
+    assert batches[0][1].shape == (4, 10)
+    first = [y.numpy().tolist() for _, y in make_dataset(images, labels, 10, shuffle=True, seed=3)]
+    second = [y.numpy().tolist() for _, y in make_dataset(images, labels, 10, shuffle=True, seed=3)]
+    assert first == second and sorted(first[0]) == list(range(10)) and first[0] != list(range(10))
+    with pytest.raises(ValueError, match="images must be uint8"):
+        make_dataset(images.astype("float32"), labels, 4)
+    (x_train, _), (x_validation, _) = validation_split(images, labels, 0.3)
+    assert len(x_train) == 7 and len(x_validation) == 3
+    with pytest.raises(ValueError, match="fraction must be in"):
+        validation_split(images, labels, 0)
+
+
+def test_evaluation_plots():
+    from cnnbook.plots import (
+        confusion_matrix,
+        plot_confusion_matrix,
+        plot_per_class_accuracy,
+        show_predictions,
+    )
+
+    labels, predicted = np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2])
+    np.testing.assert_array_equal(confusion_matrix(labels, predicted, 3).sum(axis=1), [1, 2, 1])
+    names = ["a", "b", "c"]
+    ax = plot_confusion_matrix(labels, predicted, names)
+    assert ax.get_xlabel() == "predicted class" and len(ax.texts) == 9
+    ax = plot_per_class_accuracy(labels, predicted, names)
+    assert [bar.get_height() for bar in ax.patches] == [1.0, 0.5, 1.0]
+    figure = show_predictions(np.zeros((4, 8, 8, 3)), labels, predicted, names)
+    colours = [ax.title.get_color() for ax in figure.axes if ax.get_title()]
+    assert colours == ["black", "black", "red", "black"]
+    matplotlib.pyplot.close("all")
