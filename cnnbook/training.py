@@ -6,7 +6,16 @@ import time
 
 import numpy as np
 
-__all__ = ["cifar10_subsets", "train_and_evaluate"]
+__all__ = [
+    "choose_precision",
+    "cifar10_subsets",
+    "describe_device",
+    "epoch_logger",
+    "make_dataset",
+    "train_and_evaluate",
+    "validation_split",
+    "visible_gpus",
+]
 
 
 def cifar10_subsets(train_size, validation_size, test_size, seed=0, source=None):
@@ -251,3 +260,40 @@ def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=
         .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+def epoch_logger(epochs, every=1):
+    """A Keras callback that prints one short line per epoch (or every ``every`` epochs).
+
+    Keras's own ``verbose=1`` redraws a progress bar many times per epoch, which a
+    notebook stores as hundreds of lines; this prints, at the end of an epoch,
+    ``epoch 3/25  loss 1.2345  accuracy 0.5678  val_loss ...  (85 s)``.
+
+    Parameters
+    ----------
+    epochs : int
+        The total, for the "3/25" display; the last epoch is always printed.
+    every : int, default 1
+
+    Returns
+    -------
+    keras.callbacks.Callback
+    """
+    import keras
+
+    if every < 1:
+        raise ValueError(f"every must be >= 1. Received: every={every!r}")
+    started = {}
+
+    def begin(epoch, logs=None):
+        started["time"] = time.perf_counter()
+
+    def end(epoch, logs=None):
+        if (epoch + 1) % every and epoch + 1 != epochs:
+            return
+        values = "  ".join(f"{key} {value:.4f}" for key, value in (logs or {}).items()
+                           if key != "learning_rate")  # fmt: skip
+        seconds = time.perf_counter() - started["time"]
+        print(f"epoch {epoch + 1}/{epochs}  {values}  ({seconds:.0f} s)", flush=True)
+
+    return keras.callbacks.LambdaCallback(on_epoch_begin=begin, on_epoch_end=end)

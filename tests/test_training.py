@@ -98,3 +98,19 @@ def test_evaluation_plots():
     colours = [ax.title.get_color() for ax in figure.axes if ax.get_title()]
     assert colours == ["black", "black", "red", "black"]
     matplotlib.pyplot.close("all")
+
+
+def test_epoch_logger_prints_one_short_line_per_chosen_epoch(tf, rng, capsys):
+    import keras
+
+    from cnnbook.training import epoch_logger
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = rng.random((8, 3)).astype("float32"), rng.integers(0, 2, 8)
+    model.fit(x, y, epochs=5, verbose=0, callbacks=[epoch_logger(5, every=2)])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["2/5", "4/5", "5/5"]
+    assert "loss" in lines[0] and lines[0].endswith("s)")
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        epoch_logger(5, every=0)
