@@ -57,6 +57,7 @@ bench: $(STAMP)  ## speed of cnnbook against TensorFlow, as ratios measured in o
 	$(BIN)/python benchmarks/bench_conv.py
 	$(BIN)/python benchmarks/bench_pool.py
 	$(BIN)/python benchmarks/bench_nn_digits.py
+	$(BIN)/python benchmarks/bench_input_pipeline.py
 
 clean:  ## remove the built book (keeps .venv)
 	rm -rf _build
