@@ -1,8 +1,10 @@
 """Regularization in NumPy: DropConnect, stochastic pooling, max-norm, L2, early stopping.
 
 (Inverted dropout is the :class:`cnnbook.nn.Dropout` layer.) Each function here is
-the reference that the Keras layers of :mod:`cnnbook.layers` are tested against, and
-:class:`EarlyStopping` plugs into :meth:`cnnbook.nn.Sequential.fit`.
+the reference that the layers are tested against: :class:`cnnbook.nn.DropConnectDense`
+and :class:`cnnbook.nn.StochasticPool2D` for NumPy networks (with backward passes), and
+the Keras layers of :mod:`cnnbook.layers`. :class:`EarlyStopping` plugs into
+:meth:`cnnbook.nn.Sequential.fit`.
 """
 
 from __future__ import annotations

@@ -227,3 +227,58 @@ def test_bad_input_is_reported(keras):
         Sequential.from_keras(unsupported)
     with pytest.raises(ValueError, match="momentum must be in"):
         SGD(momentum=1.0)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_regularizing_layers_pass_a_gradient_check(rng, training):
+    from cnnbook.nn import DropConnectDense, StochasticPool2D
+
+    pool = StochasticPool2D(2, seed=0)
+    dense = DropConnectDense(4, rate=0.5, activation="tanh", seed=0)
+    model = Sequential(
+        [Conv2D(3, 2, activation="relu"), pool, Flatten(), dense, Dense(3, activation="softmax")],
+        (5, 5, 1),
+        seed=2,
+        dtype="float64",
+    )
+    x = rng.normal(size=(4, 5, 5, 1))
+    y = np.array([0, 1, 2, 1])
+
+    def loss_and_gradients():
+        # The same draws every time, so that the loss is a function of the weights.
+        pool.rng, dense.rng = np.random.default_rng(1), np.random.default_rng(2)
+        return model.loss_and_gradients(x, y, training=training)
+
+    _, gradients = loss_and_gradients()
+    for weight, gradient in zip(model.trainable_weights, gradients):
+
+        def loss(values, weight=weight):
+            saved = weight.copy()
+            weight[...] = values
+            value = loss_and_gradients()[0]
+            weight[...] = saved
+            return value
+
+        assert gradient_check(loss, weight.copy(), gradient) < 1e-6
+
+
+def test_regularizing_layers_equal_their_numpy_references(rng):
+    from cnnbook.nn import DropConnectDense, StochasticPool2D
+    from cnnbook.regularization import dropconnect_dense, stochastic_pool2d
+
+    x = rng.normal(size=(2, 6, 6, 3))
+    pool = StochasticPool2D((2, 3), strides=2, padding="same")
+    np.testing.assert_allclose(
+        pool.forward(x, training=False), stochastic_pool2d(x, (2, 3), 2, "same", training=False)
+    )
+    pool.rng, numpy_rng = np.random.default_rng(5), np.random.default_rng(5)
+    np.testing.assert_array_equal(
+        pool.forward(x, training=True), stochastic_pool2d(x, (2, 3), 2, "same", rng=numpy_rng)
+    )
+    dense = DropConnectDense(3, rate=0.4, seed=7)
+    dense.build((5,), rng)
+    inputs = rng.normal(size=(4, 5))
+    expected = dropconnect_dense(inputs, *dense.weights, rate=0.4, rng=np.random.default_rng(7))
+    np.testing.assert_allclose(dense.forward(inputs, training=True), expected)
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
+        DropConnectDense(3, rate=1.0)

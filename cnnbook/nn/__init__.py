@@ -11,6 +11,7 @@ from cnnbook.nn.layers import (
     AvgPool2D,
     Conv2D,
     Dense,
+    DropConnectDense,
     Dropout,
     Flatten,
     Layer,
@@ -18,6 +19,7 @@ from cnnbook.nn.layers import (
     ReLU,
     Sigmoid,
     Softmax,
+    StochasticPool2D,
     Tanh,
 )
 from cnnbook.nn.model import Sequential
@@ -28,6 +30,7 @@ __all__ = [
     "AvgPool2D",
     "Conv2D",
     "Dense",
+    "DropConnectDense",
     "Dropout",
     "Flatten",
     "InverseTimeDecay",
@@ -37,5 +40,6 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Softmax",
+    "StochasticPool2D",
     "Tanh",
 ]

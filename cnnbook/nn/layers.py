@@ -23,6 +23,7 @@ __all__ = [
     "AvgPool2D",
     "Conv2D",
     "Dense",
+    "DropConnectDense",
     "Dropout",
     "Flatten",
     "Layer",
@@ -30,6 +31,7 @@ __all__ = [
     "ReLU",
     "Sigmoid",
     "Softmax",
+    "StochasticPool2D",
     "Tanh",
     "activation",
 ]
@@ -327,3 +329,96 @@ class Dropout(Layer):
 
     def __repr__(self):
         return f"Dropout({self.rate})"
+
+
+# --------------------------------------------------------------------------------------
+# Regularizing layers (see cnnbook.regularization for the NumPy references)
+# --------------------------------------------------------------------------------------
+
+
+class DropConnectDense(Dense):
+    """A dense layer that drops random weights in training (DropConnect).
+
+    One mask per batch keeps each weight with probability ``1 - rate`` and scales the
+    kept ones by ``1 / (1 - rate)``; the backward pass sends the gradient through the
+    same mask. At inference it is the plain :class:`Dense` layer. The bias is not dropped.
+    """
+
+    def __init__(self, units, rate, activation=None, use_bias=True, seed=None):
+        super().__init__(units, activation, use_bias)
+        if not 0 <= rate < 1:
+            raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
+        self.rate = rate
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x, training=False):
+        self.input = x
+        self.scale = None
+        kernel = self.weights[0]
+        if training and self.rate > 0:
+            self.scale = (self.rng.random(kernel.shape) >= self.rate) / (1.0 - self.rate)
+            kernel = kernel * self.scale
+        output = x @ kernel
+        return output + self.weights[1] if self.use_bias else output
+
+    def backward(self, grad_output, need_input_gradient=True):
+        kernel = self.weights[0] if self.scale is None else self.weights[0] * self.scale
+        grad_kernel = self.input.T @ grad_output
+        self.gradients = [grad_kernel if self.scale is None else grad_kernel * self.scale]
+        if self.use_bias:
+            self.gradients.append(grad_output.sum(axis=0))
+        return grad_output @ kernel.T if need_input_gradient else None
+
+    def __repr__(self):
+        return f"DropConnectDense({self.units}, rate={self.rate})"
+
+
+class StochasticPool2D(MaxPool2D):
+    """Stochastic pooling: in training, one cell per window drawn with probability
+    proportional to its (non-negative) activation, which also gets the whole gradient;
+    at inference the probability-weighted average ``sum a_i^2 / sum a_j``.
+    """
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", seed=None):
+        super().__init__(pool_size, strides, padding)
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x, training=False):
+        from cnnbook.regularization import _pool_windows
+
+        self.input, self.training = x, training
+        windows = _pool_windows(x, self.pool_size, self.strides, self.padding)
+        self.windows = windows
+        total = windows.sum(axis=-1)
+        self.total = total
+        if not training:
+            return (windows**2).sum(axis=-1) / np.where(total > 0, total, 1.0)
+        threshold = self.rng.random(total.shape) * total
+        self.chosen = np.argmax(np.cumsum(windows, axis=-1) >= threshold[..., None], axis=-1)
+        return np.take_along_axis(windows, self.chosen[..., None], axis=-1)[..., 0]
+
+    def backward(self, grad_output, need_input_gradient=True):
+        from cnnbook.pool import _cells, _padded_shape, _prepare_pool, _unpad
+
+        x, pool_sizes, strides, pads, out_shape = _prepare_pool(
+            self.input, self.pool_size, self.strides, self.padding, 2
+        )
+        if self.training:
+            # d output / d a_i is 1 for the drawn cell, 0 for the others.
+            weights = np.zeros_like(self.windows)
+            np.put_along_axis(weights, self.chosen[..., None], 1.0, axis=-1)
+        else:
+            # d/da_i of Q / S, with Q = sum a^2 and S = sum a: (2 a_i S - Q) / S^2.
+            total = self.total[..., None]
+            squares = (self.windows**2).sum(axis=-1, keepdims=True)
+            safe = np.where(total > 0, total, 1.0)
+            weights = np.where(total > 0, (2 * self.windows * safe - squares) / safe**2, 0.0)
+        weights = weights * (self.windows > 0)  # negative inputs were clipped to 0
+        grad_padded = np.zeros(_padded_shape(x.shape, pads), dtype=x.dtype)
+        share = grad_output[..., None] * weights
+        for index, cells in enumerate(_cells(pool_sizes, strides, out_shape)):
+            grad_padded[cells] += share[..., index]
+        return _unpad(grad_padded, pads, x.shape)
+
+    def __repr__(self):
+        return f"StochasticPool2D({self.pool_size})"
