@@ -69,10 +69,10 @@ class DropConnectDense(keras.layers.Layer):
         )
 
     def call(self, inputs, training=False):
-        kernel = self.kernel
+        kernel = ops.convert_to_tensor(self.kernel)
         if training and self.rate > 0:
             keep = keras.random.uniform(ops.shape(kernel), seed=self.seed_generator) >= self.rate
-            kernel = ops.where(keep, kernel / (1.0 - self.rate), ops.zeros_like(kernel))
+            kernel = kernel * ops.cast(keep, kernel.dtype) / (1.0 - self.rate)
         outputs = ops.matmul(inputs, kernel)
         if self.bias is not None:
             outputs = outputs + self.bias

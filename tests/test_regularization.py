@@ -215,3 +215,38 @@ def test_saved_model_loads_back_with_the_same_inference(keras, layers, rng, tmp_
     loaded = keras.models.load_model(path)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     assert loaded.layers[-1].get_config()["rate"] == 0.5
+
+
+JAX_CHECK = """
+import numpy as np, keras
+assert keras.backend.backend() == "jax", keras.backend.backend()
+from cnnbook.layers import DropConnectDense, StochasticPooling2D
+from cnnbook.regularization import stochastic_pool2d
+x = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype("float32")
+pool = StochasticPooling2D(2, seed=0)
+assert np.allclose(np.asarray(pool(x)), stochastic_pool2d(x, training=False), atol=1e-6)
+assert np.asarray(pool(x, training=True)).shape == (2, 3, 3, 3)
+model = keras.Sequential([keras.Input((6, 6, 3)), StochasticPooling2D(2, seed=1),
+                          keras.layers.Flatten(), DropConnectDense(4, 0.5, "softmax", seed=2)])
+model.compile("sgd", "sparse_categorical_crossentropy")
+model.fit(x, np.array([0, 1]), epochs=2, verbose=0)
+model.save(PATH)
+loaded = keras.models.load_model(PATH)
+assert np.allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+print("ok")
+"""
+
+
+def test_keras_layers_train_save_and_load_under_the_jax_backend(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax", reason="jax is in the test extra; install cnnbook[test]")
+    script = JAX_CHECK.replace("PATH", repr(str(tmp_path / "model.keras")))
+    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
