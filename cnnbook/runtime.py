@@ -103,7 +103,7 @@ def import_tensorflow():
     straight to file descriptor 2 when it is imported, whatever
     ``TF_CPP_MIN_LOG_LEVEL`` says. They would land in the notebook's stored output.
     This sets ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set), points descriptor 2
-    at /dev/null for the import only, and restores it. Errors raised by the
+    at /dev/null for the import and the device discovery only, and restores it. Errors raised by the
     import itself still surface as Python exceptions.
 
     Returns
@@ -114,5 +114,9 @@ def import_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _stderr_to_devnull():
         tensorflow = importlib.import_module("tensorflow")
+        # Looking for devices initialises CUDA, which logs "failed call to cuInit" on a
+        # machine with CUDA libraries but no GPU: let that happen here, silenced, rather
+        # than at the first operation.
+        tensorflow.config.list_physical_devices()
     tensorflow.get_logger().setLevel("ERROR")
     return tensorflow
