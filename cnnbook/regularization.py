@@ -102,16 +102,19 @@ def stochastic_pool2d(x, pool_size=2, stride=None, padding="valid", training=Tru
     np.float64(2.5)
     """
     windows = _pool_windows(x, pool_size, stride, padding)
+    return _stochastic_pool(windows, training, rng or np.random.default_rng())[0]
+
+
+def _stochastic_pool(windows, training, rng):
+    """Pool ``windows`` (..., cells); return the output and the drawn cells (None at inference)."""
     total = windows.sum(axis=-1)
-    safe_total = np.where(total > 0, total, 1.0)
     if not training:
-        return (windows**2).sum(axis=-1) / safe_total
-    rng = rng or np.random.default_rng()
+        return (windows**2).sum(axis=-1) / np.where(total > 0, total, 1.0), None
     threshold = rng.random(total.shape) * total
     # The first cell whose cumulative sum reaches the threshold is drawn with
     # probability a_i / total: the inverse of the cumulative distribution.
     chosen = np.argmax(np.cumsum(windows, axis=-1) >= threshold[..., None], axis=-1)
-    return np.take_along_axis(windows, chosen[..., None], axis=-1)[..., 0]
+    return np.take_along_axis(windows, chosen[..., None], axis=-1)[..., 0], chosen
 
 
 def max_norm(kernel, max_value=3.0, axis=0):

@@ -384,18 +384,12 @@ class StochasticPool2D(MaxPool2D):
         self.rng = np.random.default_rng(seed)
 
     def forward(self, x, training=False):
-        from cnnbook.regularization import _pool_windows
+        from cnnbook.regularization import _pool_windows, _stochastic_pool
 
         self.input, self.training = x, training
-        windows = _pool_windows(x, self.pool_size, self.strides, self.padding)
-        self.windows = windows
-        total = windows.sum(axis=-1)
-        self.total = total
-        if not training:
-            return (windows**2).sum(axis=-1) / np.where(total > 0, total, 1.0)
-        threshold = self.rng.random(total.shape) * total
-        self.chosen = np.argmax(np.cumsum(windows, axis=-1) >= threshold[..., None], axis=-1)
-        return np.take_along_axis(windows, self.chosen[..., None], axis=-1)[..., 0]
+        self.windows = _pool_windows(x, self.pool_size, self.strides, self.padding)
+        output, self.chosen = _stochastic_pool(self.windows, training, self.rng)
+        return output
 
     def backward(self, grad_output, need_input_gradient=True):
         from cnnbook.pool import _cells, _padded_shape, _prepare_pool, _unpad
@@ -409,7 +403,7 @@ class StochasticPool2D(MaxPool2D):
             np.put_along_axis(weights, self.chosen[..., None], 1.0, axis=-1)
         else:
             # d/da_i of Q / S, with Q = sum a^2 and S = sum a: (2 a_i S - Q) / S^2.
-            total = self.total[..., None]
+            total = self.windows.sum(axis=-1, keepdims=True)
             squares = (self.windows**2).sum(axis=-1, keepdims=True)
             safe = np.where(total > 0, total, 1.0)
             weights = np.where(total > 0, (2 * self.windows * safe - squares) / safe**2, 0.0)
