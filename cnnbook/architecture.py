@@ -10,7 +10,16 @@ agree:
   :func:`~cnnbook.conv.conv_output_size`;
 - pooling, flatten, dropout, activations: no weights; pooling shrinks each axis as a
   convolution without weights would;
-- dense: ``inputs * units`` weights plus ``units`` biases.
+- dense: ``inputs * units`` weights plus ``units`` biases;
+- batch normalization: four numbers per channel (a learned scale and shift, and the
+  running mean and variance used at inference);
+- global pooling: one value per channel; augmentation and normalization layers keep
+  the shape and have no weights.
+
+Each row also counts the layer's multiply-adds for one image: a convolution does
+``kernel_height * kernel_width * in_channels`` of them for each of its
+``out_height * out_width * filters`` outputs, a dense layer ``inputs * units``. That
+count, not the number of parameters, decides how long training takes.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ class LayerInfo:
     output_shape: tuple
     parameters: int
     formula: str
+    multiply_adds: int = 0
 
 
 def _conv(config, shape):
@@ -50,7 +60,7 @@ def _conv(config, shape):
     formula = f"{kernel_height}*{kernel_width}*{channels}*{filters}" + (
         f" + {filters}" if biases else ""
     )
-    return out, weights + biases, formula
+    return out, weights + biases, formula, out[0] * out[1] * weights
 
 
 def _pool(config, shape):
@@ -63,7 +73,7 @@ def _pool(config, shape):
         conv_output_size(width, pool_w, stride_w, padding),
         channels,
     )
-    return out, 0, "no weights"
+    return out, 0, "no weights", 0
 
 
 def _dense(config, shape):
@@ -71,15 +81,24 @@ def _dense(config, shape):
     units = config["units"]
     biases = units if config["use_bias"] else 0
     formula = f"{inputs}*{units}" + (f" + {units}" if biases else "")
-    return (units,), inputs * units + biases, formula
+    return (units,), inputs * units + biases, formula, inputs * units
+
+
+def _batch_norm(config, shape):
+    channels = shape[-1]
+    return tuple(shape), 4 * channels, f"4*{channels}", 0
+
+
+def _global_pool(config, shape):
+    return (shape[-1],), 0, "no weights", 0
 
 
 def _flatten(config, shape):
-    return (math.prod(shape),), 0, "no weights"
+    return (math.prod(shape),), 0, "no weights", 0
 
 
 def _same_shape(config, shape):
-    return tuple(shape), 0, "no weights"
+    return tuple(shape), 0, "no weights", 0
 
 
 _RULES = {
@@ -91,7 +110,12 @@ _RULES = {
     "Dropout": _same_shape,
     "Activation": _same_shape,
     "ReLU": _same_shape,
-    "BatchNormalization": None,  # has weights of its own; not covered by the book's formulas
+    "BatchNormalization": _batch_norm,
+    "GlobalAveragePooling2D": _global_pool,
+    "GlobalMaxPooling2D": _global_pool,
+    "RandomFlip": _same_shape,
+    "RandomTranslation": _same_shape,
+    "Normalization": _same_shape,
 }
 
 
@@ -101,8 +125,8 @@ def trace(model, input_shape=None):
     Parameters
     ----------
     model : keras.Sequential
-        Built from Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dense, Dropout
-        and activation layers.
+        Built from the layers listed in ``_RULES``: Conv2D, pooling, Flatten, Dense,
+        Dropout, BatchNormalization, activations, augmentation and Normalization.
     input_shape : tuple of int, optional
         Shape of one example, e.g. ``(32, 32, 3)``; default: the model's input shape.
 
@@ -126,8 +150,8 @@ def trace(model, input_shape=None):
                 f"trace() covers {', '.join(k for k, r in _RULES.items() if r)}; "
                 f"received a {kind} layer ({layer.name!r})"
             )
-        shape, parameters, formula = rule(layer.get_config(), shape)
-        rows.append(LayerInfo(layer.name, kind, shape, parameters, formula))
+        shape, parameters, formula, multiply_adds = rule(layer.get_config(), shape)
+        rows.append(LayerInfo(layer.name, kind, shape, parameters, formula, multiply_adds))
     return rows
 
 

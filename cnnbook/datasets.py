@@ -22,6 +22,7 @@ cache, checked before it is kept.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import os
@@ -40,6 +41,7 @@ __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
     "cache_dir",
+    "cifar10_copy",
     "load_cifar10",
     "load_digits",
 ]
@@ -150,30 +152,69 @@ def load_cifar10(source=None, *, download=True):
     >>> x_train.shape, x_train.dtype, CIFAR10_CLASSES[y_train[0]]  # doctest: +SKIP
     ((50000, 32, 32, 3), dtype('uint8'), 'frog')
     """
+    kind, reader = _find_copy(source)
+    if reader is not None:
+        return reader()
+    if not download:
+        raise DatasetNotFoundError(
+            _offline_help(_searched_folders(), "downloading is switched off")
+        )
+    archive = _download(CIFAR10_ARCHIVE, cache_dir(), _searched_folders())
+    return _read_binary_archive(archive)
+
+
+def cifar10_copy(source=None):
+    """Which copy of CIFAR-10 :func:`load_cifar10` reads, without reading it.
+
+    Accuracy figures differ slightly between the official files and a re-encoded
+    copy (the book's CI uses one in JPEG), so the book prints this beside its results.
+
+    Parameters
+    ----------
+    source : str or path-like, optional
+        As for :func:`load_cifar10`.
+
+    Returns
+    -------
+    str
+        ``"official binary files"``, ``"official archive"``, ``"JPEG copy (class
+        folders)"`` or ``"PNG copy (class folders)"``; or, when there is no copy,
+        ``"none found (load_cifar10 downloads the official archive)"``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        ``source`` is given but does not exist or holds no copy.
+    """
+    kind, _ = _find_copy(source)
+    return kind or "none found (load_cifar10 downloads the official archive)"
+
+
+def _searched_folders():
+    folders = []
+    if os.environ.get(DATA_DIR_VARIABLE):
+        folders.append(Path(os.environ[DATA_DIR_VARIABLE]))
+    return folders + [cache_dir()]
+
+
+def _find_copy(source):
+    """``(kind, reader)`` of the first copy found, ``(None, None)`` if there is none."""
     if source is not None:
         source = Path(source)
         if not source.exists():
             raise DatasetNotFoundError(f"CIFAR-10 source {str(source)!r} does not exist")
-        reader = _reader_for_file(source) if source.is_file() else _reader_for_folder(source)
-        if reader is None:
+        found = _reader_for_file(source) if source.is_file() else _reader_for_folder(source)
+        if found is None:
             raise DatasetNotFoundError(
                 f"no CIFAR-10 copy in {str(source)!r}: expected {BINARY_FOLDER}/, "
                 f"{CIFAR10_ARCHIVE.filename}, or train/<class>/ and test/<class>/ image folders"
             )
-        return reader()
-
-    searched = []
-    if os.environ.get(DATA_DIR_VARIABLE):
-        searched.append(Path(os.environ[DATA_DIR_VARIABLE]))
-    searched.append(cache_dir())
-    for folder in searched:
-        reader = _reader_for_folder(folder) if folder.is_dir() else None
-        if reader is not None:
-            return reader()
-    if not download:
-        raise DatasetNotFoundError(_offline_help(searched, "downloading is switched off"))
-    archive = _download(CIFAR10_ARCHIVE, cache_dir(), searched)
-    return _read_binary_archive(archive)
+        return found
+    for folder in _searched_folders():
+        found = _reader_for_folder(folder) if folder.is_dir() else None
+        if found is not None:
+            return found
+    return None, None
 
 
 def _offline_help(searched, reason):
@@ -193,31 +234,43 @@ def _offline_help(searched, reason):
 
 
 def _reader_for_folder(folder):
-    """Return a function that reads the copy in ``folder``, or None if there is none."""
+    """``(kind, function that reads the copy in folder)``, or None if there is none."""
     for binary_folder in (folder, folder / BINARY_FOLDER):
         if (binary_folder / TRAIN_FILES[0]).is_file():
-            return lambda: _read_binary_folder(binary_folder)
+            return "official binary files", functools.partial(_read_binary_folder, binary_folder)
     if (folder / "train").is_dir() and (folder / "test").is_dir():
-        return lambda: _read_image_tree(_FolderTree(folder))
+        names = (path.name for path in (folder / "train").glob("*/*"))
+        return _tree_kind(names), lambda: _read_image_tree(_FolderTree(folder))
     archive = folder / CIFAR10_ARCHIVE.filename
     if archive.is_file():
-        return lambda: _read_binary_archive(archive)
+        return "official archive", lambda: _read_binary_archive(archive)
     return None
 
 
 def _reader_for_file(path):
-    """Return a function that reads the archive ``path``, or None for another file."""
+    """``(kind, function that reads the archive path)``, or None for another file."""
     if path.name == CIFAR10_ARCHIVE.filename:
-        return lambda: _read_binary_archive(path)  # checked against the checksum first
+        # checked against the checksum before it is read
+        return "official archive", lambda: _read_binary_archive(path)
     if not tarfile.is_tarfile(path):
         raise DatasetError(f"{str(path)!r} is not a tar archive (nor a CIFAR-10 folder)")
     with tarfile.open(path) as archive:
         names = [PurePosixPath(member.name).parts for member in archive if member.isfile()]
     if any(BINARY_FOLDER in parts for parts in names):
-        return lambda: _read_binary_archive(path)
-    if any(len(parts) >= 3 and parts[-3] in ("train", "test") for parts in names):
-        return lambda: _read_image_tree(_ArchiveTree(path))
+        return "official archive", lambda: _read_binary_archive(path)
+    tree = [parts for parts in names if len(parts) >= 3 and parts[-3] in ("train", "test")]
+    if tree:
+        return _tree_kind(parts[-1] for parts in tree), lambda: _read_image_tree(_ArchiveTree(path))
     return None
+
+
+def _tree_kind(file_names):
+    """ "JPEG copy (class folders)" or "PNG copy (class folders)", by the first image."""
+    for name in file_names:
+        suffix = PurePosixPath(name).suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            return f"{'PNG' if suffix == '.png' else 'JPEG'} copy (class folders)"
+    return "image copy (class folders)"
 
 
 # --------------------------------------------------------------------------------------

@@ -72,9 +72,32 @@ def test_trace_with_strides_dilation_no_bias_and_average_pooling(keras):
 
 
 def test_trace_rejects_layers_it_does_not_cover(keras):
-    model = keras.Sequential([keras.Input(shape=(8, 8, 3)), keras.layers.BatchNormalization()])
-    with pytest.raises(ValueError, match="received a BatchNormalization layer"):
+    model = keras.Sequential([keras.Input(shape=(8, 8, 3)), keras.layers.SeparableConv2D(4, 3)])
+    with pytest.raises(ValueError, match="received a SeparableConv2D layer"):
         trace(model)
+
+
+def test_trace_of_the_improved_network_with_batch_norm_and_global_pooling(keras):
+    from cnnbook.models import improved_cnn
+
+    model = improved_cnn()
+    assert_trace_equals_keras(model)
+    rows = trace(model)
+    assert sum(row.parameters for row in rows) == model.count_params()
+    assert rows[-3].kind == "GlobalAveragePooling2D" and rows[-3].output_shape == (128,)
+
+
+def test_multiply_adds_count_every_output_of_conv_and_dense_layers(keras):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(10, 10, 3)),
+            keras.layers.Conv2D(4, 3, strides=2, padding="same"),  # 5x5x4 outputs, 27 each
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(7),  # 16 inputs
+        ]
+    )
+    assert [row.multiply_adds for row in trace(model)] == [5 * 5 * 4 * 27, 0, 0, 16 * 7]
 
 
 def test_plots_draw_what_they_are_given(keras):

@@ -16,6 +16,7 @@ from cnnbook.datasets import (
     CIFAR10_CLASSES,
     DatasetError,
     DatasetNotFoundError,
+    cifar10_copy,
     load_cifar10,
 )
 
@@ -339,3 +340,29 @@ def test_missing_class_folder_is_named(tmp_path, rng):
     make_image_tree(tmp_path, rng, per_class=1, classes=CIFAR10_CLASSES[:-1])
     with pytest.raises(DatasetError, match="no images in train/truck/"):
         load_cifar10(tmp_path)
+
+
+# ---- which copy ------------------------------------------------------------------------
+
+
+def test_cifar10_copy_names_each_kind_of_copy(monkeypatch, binary_copy, tmp_path, rng):
+    folder, _ = binary_copy
+    assert cifar10_copy(folder) == "official binary files"
+    assert cifar10_copy(folder.parent) == "official binary files"
+    archive = archive_of(folder, tmp_path / "cifar-10-binary.tar.gz")
+    assert cifar10_copy(archive) == "official archive"
+    make_image_tree(tmp_path / "jpeg", rng, per_class=1, suffix=".jpg")
+    assert cifar10_copy(tmp_path / "jpeg") == "JPEG copy (class folders)"
+    make_image_tree(tmp_path / "png", rng, per_class=1)
+    assert cifar10_copy(archive_of(tmp_path / "png", tmp_path / "png.tar.gz")) == (
+        "PNG copy (class folders)"
+    )
+    monkeypatch.setenv("CNNBOOK_DATA_DIR", str(tmp_path / "jpeg"))
+    assert cifar10_copy() == "JPEG copy (class folders)"
+
+
+def test_cifar10_copy_without_a_copy_reads_nothing(monkeypatch, tmp_path):
+    monkeypatch.setattr(datasets, "_download", lambda *args: pytest.fail("downloaded"))
+    assert cifar10_copy().startswith("none found")
+    with pytest.raises(DatasetNotFoundError, match="does not exist"):
+        cifar10_copy(tmp_path / "nowhere")

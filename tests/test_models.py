@@ -38,3 +38,43 @@ def test_the_optimizer_applies_the_decayed_rate(tf):
     assert int(model.optimizer.iterations) == 2
     expected = 0.01 / (1 + 0.0004 * 2)
     assert float(model.optimizer.learning_rate) == pytest.approx(expected, rel=1e-6)
+
+
+def test_improved_cnn_variants_and_argument_checks(tf):
+
+    from cnnbook.models import improved_cnn
+
+    model = improved_cnn()
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds[:3] == ["RandomFlip", "RandomTranslation", "Normalization"]
+    assert kinds.count("Conv2D") == 7 and kinds.count("BatchNormalization") == 7
+    assert "GlobalAveragePooling2D" in kinds and "Flatten" not in kinds
+    plain = improved_cnn(augment=False, batch_norm=False, head="dense")
+    plain_kinds = [type(layer).__name__ for layer in plain.layers]
+    assert "BatchNormalization" not in plain_kinds and "RandomFlip" not in plain_kinds
+    assert plain_kinds[-4:] == ["Flatten", "Dense", "Dense", "Activation"]
+    images = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    # augmentation is off at inference: the same images give the same answers
+    np.testing.assert_allclose(model(images, training=False), model(images, training=False))
+    probabilities = model.predict(images, verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    with pytest.raises(ValueError, match="Received: widths"):
+        improved_cnn(widths=(32, 64))
+    with pytest.raises(ValueError, match="Received: head"):
+        improved_cnn(head="flatten")
+
+
+def test_output_layers_stay_float32_under_mixed_precision(tf):
+    import keras
+
+    from cnnbook.models import improved_cnn
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        for model in (tutorial_cnn(compile=False), improved_cnn()):
+            assert model.layers[1].compute_dtype == "float16"
+            assert model.layers[-1].compute_dtype == "float32"
+            output = model(np.zeros((1, 32, 32, 3), dtype=np.float32))
+            assert output.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

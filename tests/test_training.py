@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cnnbook.plots import plot_validation_curves
-from cnnbook.training import cifar10_subsets, train_and_evaluate
+from cnnbook.training import cifar10_subsets, predict_with_flip, train_and_evaluate
 from tests.test_datasets import make_image_tree
 
 matplotlib.use("Agg")
@@ -114,3 +114,55 @@ def test_epoch_logger_prints_one_short_line_per_chosen_epoch(tf, rng, capsys):
     assert "loss" in lines[0] and lines[0].endswith("s)")
     with pytest.raises(ValueError, match="every must be >= 1"):
         epoch_logger(5, every=0)
+
+
+# ---- the "beyond the tutorial" recipe --------------------------------------------------
+
+
+def test_warmup_cosine_schedule_rises_then_falls_to_zero(tf):
+    from cnnbook.training import warmup_cosine_schedule
+
+    schedule = warmup_cosine_schedule(0.4, total_steps=50, warmup_fraction=0.2)
+    rates = np.array([float(schedule(step)) for step in range(51)])
+    peak = int(np.argmax(rates))
+    assert peak == 10 and np.isclose(rates[peak], 0.4)
+    assert np.all(np.diff(rates[: peak + 1]) > 0) and np.all(np.diff(rates[peak:]) < 0)
+    assert rates[0] == 0 and abs(rates[-1]) < 1e-7
+    with pytest.raises(ValueError, match="peak_learning_rate must be positive"):
+        warmup_cosine_schedule(0.0, 10)
+    with pytest.raises(ValueError, match="warmup_fraction"):
+        warmup_cosine_schedule(0.1, 10, warmup_fraction=1.0)
+
+
+def test_sgd_warmup_cosine_decays_kernels_but_not_batch_norm_or_biases(tf):
+    import keras
+
+    from cnnbook.training import sgd_warmup_cosine
+
+    model = keras.Sequential(
+        [keras.Input(shape=(3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()]
+    )
+    before = [weight.numpy().copy() for weight in model.trainable_weights]
+    optimizer = sgd_warmup_cosine(0.5, total_steps=4, warmup_fraction=0.0, weight_decay=0.1)
+    assert optimizer.nesterov and optimizer.momentum == 0.9
+    zeros = [np.zeros_like(weight) for weight in before]
+    optimizer.apply_gradients(zip(zeros, model.trainable_weights))  # only the decay acts
+    after = [weight.numpy() for weight in model.trainable_weights]
+    names = [weight.path for weight in model.trainable_weights]
+    for name, old, new in zip(names, before, after):
+        if name.endswith("kernel"):
+            np.testing.assert_allclose(new, old * (1 - 0.5 * 0.1), rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(new, old)
+
+
+def test_predict_with_flip_averages_an_image_and_its_mirror(tf):
+    import keras
+
+    # a "model" that reports how bright the left half of the image is
+    model = keras.Sequential(
+        [keras.Input(shape=(2, 4, 1)), keras.layers.Lambda(lambda x: x[:, 0, :2, 0])]
+    )
+    images = np.array([[[1, 0, 0, 3], [0, 0, 0, 0]]], dtype=np.float32)[..., None]
+    dataset = tf.data.Dataset.from_tensor_slices((images, [0])).batch(1)
+    np.testing.assert_allclose(predict_with_flip(model, dataset), [[2.0, 0.0]])
