@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := book
-.PHONY: help install book test lint unit notebooks-smoke book-strict browser notebooks colab-cells bench clean
+.PHONY: help install book test test-gpu lint unit notebooks-smoke book-strict browser notebooks colab-cells bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -46,6 +46,17 @@ book-strict: $(STAMP)  ## build the book, failing on any warning or broken refer
 browser: $(STAMP)  ## open every page of the built book in headless Chromium (after book-strict)
 	bash tools/ensure_chromium.sh
 	$(BIN)/python -m pytest tests/browser -m browser
+
+# Every notebook in full mode (the book's own budgets), its outputs compared with the stored
+# ones: the check of the stored full runs, for a machine with an NVIDIA GPU. Installs
+# TensorFlow's CUDA libraries into .venv first. On a CPU it refuses, unless ALLOW_CPU=1
+# (it then takes about 2 hours on 2 cores).
+ALLOW_CPU ?= 0
+test-gpu: $(STAMP)  ## every notebook in full mode under nbval, on an NVIDIA GPU
+	$(BIN)/python -m pip install $(PIP_FLAGS) "tensorflow[and-cuda]>=2.16"
+	$(BIN)/python tools/booktools.py check-gpu $(if $(filter 1,$(ALLOW_CPU)),--allow-cpu)
+	$(BIN)/python -m pytest book --nbval --nbval-current-env --nbval-cell-timeout=7200 \
+	  --nbval-sanitize-with nbval_sanitize.cfg -p no:xdist
 
 notebooks: $(STAMP)  ## re-execute every notebook in full mode and store the outputs (slow)
 	$(BIN)/python tools/booktools.py execute

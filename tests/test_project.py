@@ -125,3 +125,21 @@ def test_book_is_built_from_stored_outputs():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
     assert config["only_build_toc_files"] is True
+
+
+def test_check_gpu_fails_on_a_cpu_unless_allowed(monkeypatch, capsys):
+    from cnnbook import training
+
+    monkeypatch.setattr(training, "visible_gpus", lambda: [])
+    assert booktools.check_gpu() == 1
+    assert "ALLOW_CPU=1" in capsys.readouterr().err
+    assert booktools.check_gpu(allow_cpu=True) == 0
+    monkeypatch.setattr(training, "visible_gpus", lambda: [("NVIDIA T4", (7, 5))])
+    assert booktools.check_gpu() == 0
+    assert "mixed_float16" in capsys.readouterr().out
+
+
+def test_make_test_gpu_runs_every_notebook_in_full_mode_under_nbval():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntest-gpu:", 1)[1].split("\n\n", 1)[0]
+    assert "--nbval " in recipe and "CNNBOOK_SMOKE" not in recipe and "pytest book" in recipe

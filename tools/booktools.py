@@ -2,6 +2,7 @@
 
     python tools/booktools.py colab-cells        # rewrite every first cell from _config.yml
     python tools/booktools.py execute [NB ...]   # re-run notebooks in full mode, in place
+    python tools/booktools.py check-gpu          # say which device TensorFlow sees; fail on CPU
 
 The Makefile wraps both (`make colab-cells`, `make notebooks`).
 """
@@ -79,17 +80,39 @@ def execute(paths, timeout=None):
         print(f"executed {path.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s")
 
 
+def check_gpu(allow_cpu=False):
+    """Print the device TensorFlow will use; return 1 (fail) on a CPU unless allowed."""
+    from cnnbook.training import describe_device, visible_gpus
+
+    gpus = visible_gpus()
+    print(describe_device(gpus))
+    if gpus or allow_cpu:
+        return 0
+    print(
+        "TensorFlow sees no GPU: `make test-gpu` is meant for a machine with an NVIDIA GPU "
+        "(check `nvidia-smi`). To run every notebook in full mode on the CPU anyway "
+        "(about 2 hours on 2 cores): make test-gpu ALLOW_CPU=1",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("colab-cells", help="rewrite the Colab install cell of every notebook")
     run = commands.add_parser("execute", help="re-execute notebooks in full mode, in place")
     run.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in book/")
+    gpu = commands.add_parser("check-gpu", help="print the device; fail if there is no GPU")
+    gpu.add_argument("--allow-cpu", action="store_true", help="succeed on a CPU too")
     args = parser.parse_args(argv)
     if args.command == "colab-cells":
         update_colab_cells()
+    elif args.command == "check-gpu":
+        return check_gpu(args.allow_cpu)
     else:
         execute(args.notebooks or notebooks())
+    return 0
 
 
 if __name__ == "__main__":
