@@ -422,16 +422,37 @@ def plot_per_class_accuracy(labels, predicted, class_names):
     return ax
 
 
-def show_predictions(images, labels, predicted, class_names, count=12):
+def show_predictions(images, labels, predicted, class_names, count=12, seed=None):
     """A grid of images titled "predicted (true)", in red where the prediction is wrong.
+
+    Parameters
+    ----------
+    images, labels, predicted : array_like
+        The images, their true classes and the predicted classes, in the same order.
+    class_names : sequence of str
+        The name of each class index.
+    count : int, default 12
+        How many images to show (at most ``len(images)``).
+    seed : int or None, default None
+        ``None`` shows the first ``count`` images. An int shows ``count`` images drawn
+        at random without replacement, reproducibly, in their original order: use it
+        when the images are sorted by class (as in a class-folder copy of CIFAR-10),
+        where the first images would all be of one class.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    if count < 1:
+        raise ValueError(f"count must be >= 1. Received: count={count}")
     count = min(count, len(images))
-    figure = show_images(list(images[:count]), ncols=min(count, 6), size=1.5)
-    for ax, label, guess in zip(figure.axes, labels[:count], predicted[:count]):
+    if seed is None:
+        chosen = np.arange(count)
+    else:
+        chosen = np.sort(np.random.default_rng(seed).choice(len(images), count, replace=False))
+    figure = show_images([images[i] for i in chosen], ncols=min(count, 6), size=1.5)
+    for ax, i in zip(figure.axes, chosen):
+        label, guess = labels[i], predicted[i]
         ax.set_title(
             f"{class_names[guess]}\n({class_names[label]})",
             color="black" if guess == label else "red",

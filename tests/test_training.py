@@ -100,6 +100,28 @@ def test_evaluation_plots():
     matplotlib.pyplot.close("all")
 
 
+def test_show_predictions_draws_a_reproducible_sample_when_given_a_seed():
+    import matplotlib.pyplot
+
+    from cnnbook.plots import show_predictions
+
+    images = np.arange(20, dtype=float)[:, None, None, None] * np.ones((20, 2, 2, 3)) / 20
+    labels = np.repeat(np.arange(10), 2)  # sorted by class, as in a class-folder copy
+    names = [str(k) for k in range(10)]
+
+    def titles(**options):
+        figure = show_predictions(images, labels, labels, names, count=6, **options)
+        return [ax.get_title() for ax in figure.axes if ax.get_title()]
+
+    assert titles() == ["0\n(0)", "0\n(0)", "1\n(1)", "1\n(1)", "2\n(2)", "2\n(2)"]
+    sampled = titles(seed=3)
+    assert sampled == titles(seed=3) and len(set(sampled)) > 3
+    assert len(titles(seed=3)) == 6
+    with pytest.raises(ValueError, match="count must be >= 1"):
+        show_predictions(images, labels, labels, names, count=0)
+    matplotlib.pyplot.close("all")
+
+
 def test_epoch_logger_prints_one_short_line_per_chosen_epoch(tf, rng, capsys):
     import keras
 
