@@ -50,7 +50,7 @@ browser: $(STAMP)  ## open every page of the built book in headless Chromium (af
 # Every notebook in full mode (the book's own budgets), its outputs compared with the stored
 # ones: the check of the stored full runs, for a machine with an NVIDIA GPU. Installs
 # TensorFlow's CUDA libraries into .venv first. On a CPU it refuses, unless ALLOW_CPU=1
-# (it then takes about 2 hours on 2 cores).
+# (it then takes about an hour on 2 cores: the stored full runs, one after the other).
 ALLOW_CPU ?= 0
 test-gpu: $(STAMP)  ## every notebook in full mode under nbval, on an NVIDIA GPU
 	$(BIN)/python -m pip install $(PIP_FLAGS) "tensorflow[and-cuda]>=2.16"
