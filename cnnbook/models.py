@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "improved_cnn", "tutorial_cnn"]
+__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "augmentation_layers", "improved_cnn", "tutorial_cnn"]
 
 
 def tutorial_cnn(compile=True):
@@ -62,6 +62,39 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 """Standard deviation of the red, green and blue values of the training images (0-1 scale)."""
 
 
+def augmentation_layers(seed=None):
+    """The data augmentation of :func:`improved_cnn`: random mirror images and small shifts.
+
+    A horizontal flip half of the time, then a shift of up to 2 pixels (1/16 of 32) in
+    each direction, the border filled by reflection. Keras applies both in training
+    only.
+
+    Parameters
+    ----------
+    seed : int or None, default None
+        Seeds the flip with ``seed`` and the shift with ``seed + 1``, so that a figure
+        of augmented images is the same on every run. ``None`` leaves them unseeded.
+
+    Returns
+    -------
+    list of keras.layers.Layer
+        ``[RandomFlip, RandomTranslation]``, to put at the start of a model or into a
+        ``keras.Sequential`` of their own.
+    """
+    import keras
+
+    return [
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomTranslation(
+            2 / 32,
+            2 / 32,
+            fill_mode="reflect",
+            interpolation="nearest",
+            seed=None if seed is None else seed + 1,
+        ),
+    ]
+
+
 def improved_cnn(widths=(32, 64, 128), augment=True, batch_norm=True, head="global"):
     """A small, fast CIFAR-10 network: the ideas of chapter 9's "beyond the tutorial".
 
@@ -79,8 +112,8 @@ def improved_cnn(widths=(32, 64, 128), augment=True, batch_norm=True, head="glob
     widths : tuple of three ints, default (32, 64, 128)
         The channels of the three blocks.
     augment : bool, default True
-        Start with random horizontal flips and random shifts of up to 2 pixels (reflected
-        at the border). Keras applies them in training only.
+        Start with :func:`augmentation_layers`: random horizontal flips and random shifts
+        of up to 2 pixels (reflected at the border). Keras applies them in training only.
     batch_norm : bool, default True
         Batch normalization after every convolution (which then needs no bias).
     head : {"global", "dense"}, default "global"
@@ -116,10 +149,7 @@ def improved_cnn(widths=(32, 64, 128), augment=True, batch_norm=True, head="glob
 
     stack = [keras.Input(shape=(32, 32, 3))]
     if augment:
-        stack += [
-            layers.RandomFlip("horizontal"),
-            layers.RandomTranslation(2 / 32, 2 / 32, fill_mode="reflect", interpolation="nearest"),
-        ]
+        stack += augmentation_layers()
     stack += [layers.Normalization(mean=list(CIFAR10_MEAN), variance=variance)]
     for width in widths:
         stack += conv_bn_relu(width, pool=True) + conv_bn_relu(width)

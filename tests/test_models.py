@@ -65,6 +65,30 @@ def test_improved_cnn_variants_and_argument_checks(tf):
         improved_cnn(head="flatten")
 
 
+def test_augmentation_layers_are_seeded_reproducibly_and_idle_at_inference(tf):
+    import keras
+
+    from cnnbook.models import augmentation_layers
+
+    flip, shift = augmentation_layers(seed=1)
+    assert (flip.seed, shift.seed) == (1, 2)
+    assert (shift.height_factor, shift.fill_mode, shift.interpolation) == (
+        2 / 32,
+        "reflect",
+        "nearest",
+    )
+    image = np.random.default_rng(0).random((1, 32, 32, 3), dtype=np.float32)
+
+    def versions(seed):
+        augment = keras.Sequential(augmentation_layers(seed=seed))
+        return np.stack([augment(image, training=True)[0] for _ in range(4)])
+
+    np.testing.assert_array_equal(versions(1), versions(1))
+    assert not np.array_equal(versions(1)[0], versions(1)[1])  # each call draws anew
+    augment = keras.Sequential(augmentation_layers(seed=1))
+    np.testing.assert_array_equal(augment(image, training=False), image)
+
+
 def test_output_layers_stay_float32_under_mixed_precision(tf):
     import keras
 
