@@ -9,7 +9,9 @@ STAMP  := $(VENV)/.installed-stamp
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := book
-.PHONY: help install book test test-gpu lint unit notebooks-smoke book-strict browser notebooks colab-cells bench clean
+.PHONY: help install book test test-gpu test-colab test-backends test-backends-jax \
+	test-backends-torch lint unit notebooks-smoke book-strict browser notebooks colab-cells \
+	bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -26,7 +28,7 @@ book: $(STAMP)  ## install, then build the book from the stored outputs into _bu
 	$(BIN)/jupyter-book build . --keep-going
 	@echo "The book is in _build/html/index.html"
 
-test: lint unit notebooks-smoke book-strict browser  ## the full test suite (what .ci/run runs)
+test: lint unit notebooks-smoke test-colab test-backends-jax book-strict browser  ## the full test suite (what .ci/run runs)
 
 lint: $(STAMP)  ## ruff over the package, tests, tools, benchmarks and notebooks
 	$(BIN)/ruff check cnnbook tests tools benchmarks book
@@ -40,6 +42,19 @@ notebooks-smoke: $(STAMP)  ## run every notebook (smoke budget) and compare outp
 	CNNBOOK_SMOKE=1 $(BIN)/python -m pytest book --nbval --nbval-current-env \
 	  --nbval-sanitize-with nbval_sanitize.cfg -n 2 --dist loadscope
 
+# Where readers run the book: each builds (once) a virtual environment of its own, then
+# runs every notebook in smoke mode under nbval (tools/test_envs.py says how).
+test-colab: $(STAMP)  ## every notebook (smoke) on Colab's versions, ci/colab-stack.txt
+	$(BIN)/python tools/test_envs.py colab
+
+test-backends: test-backends-jax test-backends-torch  ## every notebook (smoke) on JAX and on PyTorch
+
+test-backends-jax: $(STAMP)  ## every notebook (smoke) on Keras's JAX backend, without TensorFlow
+	$(BIN)/python tools/test_envs.py backend jax
+
+test-backends-torch: $(STAMP)  ## every notebook (smoke) on Keras's PyTorch backend (CPU)
+	$(BIN)/python tools/test_envs.py backend torch
+
 book-strict: $(STAMP)  ## build the book, failing on any warning or broken reference
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
@@ -48,15 +63,23 @@ browser: $(STAMP)  ## open every page of the built book in headless Chromium (af
 	$(BIN)/python -m pytest tests/browser -m browser
 
 # Every notebook in full mode (the book's own budgets), its outputs compared with the stored
-# ones: the check of the stored full runs, for a machine with an NVIDIA GPU. Installs
-# TensorFlow's CUDA libraries into .venv first. On a CPU it refuses, unless ALLOW_CPU=1
-# (it then takes about an hour on 2 cores: the stored full runs, one after the other).
+# ones: the check of the stored full runs, for a machine with an NVIDIA GPU, on the Keras
+# backend KERAS_BACKEND names (tensorflow by default; jax or torch if that is what sees the
+# GPU). Installs that backend's CUDA build into .venv first. Each training chapter checks
+# its own test accuracy against a stated band. Mixed precision follows the GPU (float16
+# on compute capability 7.x, bfloat16 on 8.0 and newer). On a CPU it refuses, unless
+# ALLOW_CPU=1 (about an hour on 2 cores: the stored full runs, one after the other).
 ALLOW_CPU ?= 0
+KERAS_BACKEND ?= tensorflow
+GPU_PACKAGE_tensorflow := tensorflow[and-cuda]>=2.16
+GPU_PACKAGE_jax := jax[cuda12]>=0.4.30
+GPU_PACKAGE_torch := torch>=2.1
 test-gpu: $(STAMP)  ## every notebook in full mode under nbval, on an NVIDIA GPU
-	$(BIN)/python -m pip install $(PIP_FLAGS) "tensorflow[and-cuda]>=2.16"
-	$(BIN)/python tools/booktools.py check-gpu $(if $(filter 1,$(ALLOW_CPU)),--allow-cpu)
-	$(BIN)/python -m pytest book --nbval --nbval-current-env --nbval-cell-timeout=7200 \
-	  --nbval-sanitize-with nbval_sanitize.cfg -p no:xdist
+	$(BIN)/python -m pip install $(PIP_FLAGS) "$(GPU_PACKAGE_$(KERAS_BACKEND))"
+	KERAS_BACKEND=$(KERAS_BACKEND) $(BIN)/python tools/booktools.py check-gpu \
+	  $(if $(filter 1,$(ALLOW_CPU)),--allow-cpu)
+	KERAS_BACKEND=$(KERAS_BACKEND) $(BIN)/python -m pytest book --nbval --nbval-current-env \
+	  --nbval-cell-timeout=7200 --nbval-sanitize-with nbval_sanitize.cfg -p no:xdist
 
 notebooks: $(STAMP)  ## re-execute every notebook in full mode and store the outputs (slow)
 	$(BIN)/python tools/booktools.py execute

@@ -17,7 +17,8 @@ kernels
 datasets
     CIFAR-10, read offline from the official binary files or an image-folder copy.
 runtime
-    Full versus smoke budget (:func:`budget`), quiet TensorFlow import.
+    Full versus smoke budget (:func:`budget`), the Keras backend (:func:`import_keras`,
+    TensorFlow imported quietly), devices and precision.
 plots
     The book's figure style and plotting helpers.
 architecture
@@ -53,7 +54,14 @@ from cnnbook.pool import (
     max_pool2d,
     max_pool2d_backward,
 )
-from cnnbook.runtime import budget, import_tensorflow, smoke_mode
+from cnnbook.runtime import (
+    budget,
+    expect_accuracy,
+    import_keras,
+    import_tensorflow,
+    smoke_mode,
+    value_and_gradients,
+)
 
 __version__ = "0.1.0"
 
@@ -78,6 +86,8 @@ __all__ = [
     "convolve2d",
     "correlate2d",
     "gradient_check",
+    "expect_accuracy",
+    "import_keras",
     "import_tensorflow",
     "max_pool1d",
     "max_pool2d",
@@ -85,4 +95,5 @@ __all__ = [
     "numerical_gradient",
     "padding_amounts",
     "smoke_mode",
+    "value_and_gradients",
 ]

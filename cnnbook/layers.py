@@ -123,14 +123,25 @@ class StochasticPooling2D(keras.layers.Layer):
         self.padding, self.seed = padding, seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[-1] is None:
+            raise ValueError(
+                "StochasticPooling2D expects inputs of shape (batch, height, width, channels) "
+                f"with a known number of channels. Received: input_shape={input_shape}"
+            )
+
     def _windows(self, inputs):
         """(batch, out_h, out_w, cells, channels) of the non-negative activations."""
         patches = keras.ops.image.extract_patches(
             ops.relu(inputs), self.pool_size, strides=self.strides, padding=self.padding
         )  # (batch, out_h, out_w, pool_h * pool_w * channels), cells before channels
-        shape = ops.shape(patches)
+        # Sizes known before the data (all but the batch) are passed as numbers, so the
+        # output keeps a static shape: some Keras versions (3.10, on Colab) cannot flatten
+        # an output whose batch size and channels are both unknown.
+        dynamic = ops.shape(patches)
+        height, width = (patches.shape[i] or dynamic[i] for i in (1, 2))
         cells = self.pool_size[0] * self.pool_size[1]
-        return ops.reshape(patches, (shape[0], shape[1], shape[2], cells, -1))
+        return ops.reshape(patches, (-1, height, width, cells, inputs.shape[-1]))
 
     def call(self, inputs, training=False):
         windows = self._windows(inputs)

@@ -1,10 +1,21 @@
-"""Helpers for the book's Keras experiments: data subsets and seeded, timed training runs."""
+"""Helpers for the book's Keras experiments: data subsets and seeded, timed training runs,
+the CIFAR-10 input pipeline, schedules and test-time augmentation.
+
+Every helper runs on each Keras backend. The input pipeline is ``tf.data`` on TensorFlow
+and a ``keras.utils.PyDataset`` of NumPy batches on JAX and PyTorch, so TensorFlow need
+not be installed there. Device and precision detection live in :mod:`cnnbook.runtime`
+(imported here too, for the chapters that import them from this module).
+
+Used by chapters 9a, 9b, 10 and 11.
+"""
 
 from __future__ import annotations
 
 import time
 
 import numpy as np
+
+from cnnbook.runtime import backend, choose_precision, describe_device, visible_gpus
 
 __all__ = [
     "choose_precision",
@@ -109,90 +120,6 @@ def train_and_evaluate(model, data, epochs, batch_size=64, callbacks=(), seed=0)
 
 
 # --------------------------------------------------------------------------------------
-# Devices and precision
-# --------------------------------------------------------------------------------------
-
-
-def choose_precision(compute_capabilities):
-    """The Keras mixed-precision policy that suits the GPUs present.
-
-    Parameters
-    ----------
-    compute_capabilities : sequence of (int, int)
-        The CUDA compute capability of each visible GPU; empty on a CPU-only machine.
-
-    Returns
-    -------
-    str
-        ``"mixed_bfloat16"`` when every GPU has compute capability 8.0 or newer
-        (A100, H100, RTX 30xx: bfloat16 keeps float32's range); ``"mixed_float16"`` when
-        all have at least 7.0 (V100, T4 as in Colab: fast float16 tensor cores);
-        ``"float32"`` otherwise, including on CPU, where mixed precision is slower.
-        Layers built under a mixed policy compute in 16 bits but keep float32 weights;
-        keep the output layer in float32 (``dtype="float32"``) so that the softmax and
-        the loss are computed at full precision.
-
-    Examples
-    --------
-    >>> choose_precision([])
-    'float32'
-    >>> choose_precision([(7, 5)])          # Colab's T4
-    'mixed_float16'
-    >>> choose_precision([(9, 0), (8, 0)])  # H100 and A100
-    'mixed_bfloat16'
-    >>> choose_precision([(6, 1)])          # older GPUs: no tensor cores
-    'float32'
-    """
-    capabilities = [tuple(capability) for capability in compute_capabilities]
-    if capabilities and all(capability >= (8, 0) for capability in capabilities):
-        return "mixed_bfloat16"
-    if capabilities and all(capability >= (7, 0) for capability in capabilities):
-        return "mixed_float16"
-    return "float32"
-
-
-def visible_gpus():
-    """Name and compute capability of each GPU TensorFlow sees: a list of (str, (int, int))."""
-    from cnnbook.runtime import import_tensorflow
-
-    tf = import_tensorflow()
-    gpus = []
-    for device in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(device)
-        gpus.append(
-            (details.get("device_name", device.name), details.get("compute_capability", (0, 0)))
-        )
-    return gpus
-
-
-def describe_device(gpus=None):
-    """One line saying what will train the model, e.g. "1 GPU: NVIDIA T4 (compute 7.5)".
-
-    Parameters
-    ----------
-    gpus : list of (str, (int, int)), optional
-        As returned by :func:`visible_gpus` (default: ask TensorFlow).
-
-    Examples
-    --------
-    >>> describe_device([])[:8]
-    'CPU only'
-    >>> describe_device([("NVIDIA T4", (7, 5))])
-    '1 GPU: NVIDIA T4 (compute capability 7.5); precision mixed_float16'
-    """
-    import os
-
-    gpus = visible_gpus() if gpus is None else gpus
-    if not gpus:
-        return f"CPU only ({os.cpu_count()} cores); precision float32"
-    names = ", ".join(
-        f"{name} (compute capability {major}.{minor})" for name, (major, minor) in gpus
-    )
-    count = f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}"
-    return f"{count}: {names}; precision {choose_precision([c for _, c in gpus])}"
-
-
-# --------------------------------------------------------------------------------------
 # Input pipeline
 # --------------------------------------------------------------------------------------
 
@@ -219,10 +146,12 @@ def validation_split(x, y, fraction=0.1, seed=0):
 
 
 def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=None):
-    """A ``tf.data`` pipeline: uint8 images scaled to [0, 1] on the fly, batched, prefetched.
+    """Batches of uint8 images scaled to [0, 1] on the fly, for ``model.fit``.
 
     Keeping the images as uint8 in memory takes a quarter of the space of float32;
-    the scaling happens batch by batch, in parallel with training.
+    the scaling happens batch by batch. On the TensorFlow backend this is a ``tf.data``
+    pipeline (scaled in parallel with training, prefetched); on JAX and PyTorch, where
+    TensorFlow may not be installed, a :class:`keras.utils.PyDataset` of NumPy batches.
 
     Parameters
     ----------
@@ -237,17 +166,22 @@ def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=
 
     Returns
     -------
-    tf.data.Dataset
+    tf.data.Dataset or keras.utils.PyDataset
         Batches of (float32 images, labels).
     """
-    from cnnbook.runtime import import_tensorflow
-
-    tf = import_tensorflow()
     images, labels = np.asarray(images), np.asarray(labels)
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 (0-255). Received: dtype={images.dtype}")
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size!r}")
+    if backend() != "tensorflow":
+        return _array_batches(images, labels, int(batch_size), shuffle, seed, num_classes)
+
+    from cnnbook.runtime import import_tensorflow
+
+    tf = import_tensorflow()
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
@@ -263,6 +197,36 @@ def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=
         .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+def _array_batches(images, labels, batch_size, shuffle, seed, num_classes):
+    """:func:`make_dataset` without TensorFlow: a ``keras.utils.PyDataset``."""
+    import keras
+
+    class ArrayBatches(keras.utils.PyDataset):
+        """Batches of (images / 255 as float32, labels), in a seeded order per epoch."""
+
+        def __init__(self):
+            super().__init__()
+            self.images, self.labels, self.batch_size = images, labels, batch_size
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(images)) if shuffle else np.arange(len(images))
+
+        def __len__(self):
+            return -(-len(self.images) // self.batch_size)
+
+        def __getitem__(self, index):
+            chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+            batch_labels = self.labels[chosen]
+            if num_classes is not None:
+                batch_labels = np.eye(num_classes, dtype=np.float32)[batch_labels]
+            return self.images[chosen].astype(np.float32) / 255.0, batch_labels
+
+        def on_epoch_end(self):
+            if shuffle:
+                self.order = self.rng.permutation(len(self.images))
+
+    return ArrayBatches()
 
 
 def epoch_logger(epochs, every=1):
@@ -388,20 +352,30 @@ def predict_with_flip(model, dataset):
     Parameters
     ----------
     model : keras.Model
-    dataset : tf.data.Dataset
-        Batches of ``(images, labels)`` or of images, channels last.
+    dataset : tf.data.Dataset or keras.utils.PyDataset
+        As made by :func:`make_dataset`: batches of ``(images, labels)``, channels last.
 
     Returns
     -------
     numpy.ndarray, shape (N, classes)
     """
-    from cnnbook.runtime import import_tensorflow
+    import keras
 
-    tf = import_tensorflow()
+    if isinstance(dataset, keras.utils.PyDataset):
+        probabilities = []
+        for index in range(len(dataset)):
+            images = dataset[index][0]
+            both = [model.predict_on_batch(view) for view in (images, images[:, :, ::-1])]
+            probabilities.append((np.asarray(both[0]) + np.asarray(both[1])) / 2)
+        return np.concatenate(probabilities)
+    else:
+        from cnnbook.runtime import import_tensorflow
 
-    def images_only(*batch):
-        return batch[0]
+        tf = import_tensorflow()
 
-    images = dataset.map(images_only)
-    mirrored = images.map(lambda batch: tf.reverse(batch, axis=[2]))
+        def images_only(*batch):
+            return batch[0]
+
+        images = dataset.map(images_only)
+        mirrored = images.map(lambda batch: tf.reverse(batch, axis=[2]))
     return (model.predict(images, verbose=0) + model.predict(mirrored, verbose=0)) / 2

@@ -128,13 +128,13 @@ def test_book_is_built_from_stored_outputs():
 
 
 def test_check_gpu_fails_on_a_cpu_unless_allowed(monkeypatch, capsys):
-    from cnnbook import training
+    from cnnbook import runtime
 
-    monkeypatch.setattr(training, "visible_gpus", lambda: [])
+    monkeypatch.setattr(runtime, "visible_gpus", lambda: [])
     assert booktools.check_gpu() == 1
     assert "ALLOW_CPU=1" in capsys.readouterr().err
     assert booktools.check_gpu(allow_cpu=True) == 0
-    monkeypatch.setattr(training, "visible_gpus", lambda: [("NVIDIA T4", (7, 5))])
+    monkeypatch.setattr(runtime, "visible_gpus", lambda: [("NVIDIA T4", (7, 5))])
     assert booktools.check_gpu() == 0
     assert "mixed_float16" in capsys.readouterr().out
 

@@ -237,16 +237,6 @@ print("ok")
 """
 
 
-def test_keras_layers_train_save_and_load_under_the_jax_backend(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    pytest.importorskip("jax", reason="jax is in the test extra; install cnnbook[test]")
+def test_keras_layers_train_save_and_load_under_the_jax_backend(tmp_path, run_under_backend):
     script = JAX_CHECK.replace("PATH", repr(str(tmp_path / "model.keras")))
-    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=environment
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().endswith("ok")
+    assert run_under_backend("jax", script).strip().endswith("ok")

@@ -81,15 +81,15 @@ def execute(paths, timeout=None):
 
 
 def check_gpu(allow_cpu=False):
-    """Print the device TensorFlow will use; return 1 (fail) on a CPU unless allowed."""
-    from cnnbook.training import describe_device, visible_gpus
+    """Print the device the Keras backend will use; return 1 (fail) on a CPU unless allowed."""
+    from cnnbook.runtime import describe_device, visible_gpus
 
     gpus = visible_gpus()
     print(describe_device(gpus))
     if gpus or allow_cpu:
         return 0
     print(
-        "TensorFlow sees no GPU: `make test-gpu` is meant for a machine with an NVIDIA GPU "
+        "The Keras backend sees no GPU: `make test-gpu` is meant for a machine with an NVIDIA GPU "
         "(check `nvidia-smi`). To run every notebook in full mode on the CPU anyway "
         "(about 2 hours on 2 cores): make test-gpu ALLOW_CPU=1",
         file=sys.stderr,

@@ -1,0 +1,99 @@
+"""cnnbook: the companion package of the executable book on convolutional networks.
+
+The chapters import it with one line and call into it, so that a notebook shows the
+idea and the package holds the reusable, tested code.
+
+Modules
+-------
+conv
+    Convolution and cross-correlation (:func:`conv2d`, :func:`correlate2d`, ...),
+    in 1, 2 and 3 dimensions, and the backward pass of :func:`conv2d`.
+pool
+    Max and average pooling, with their backward passes.
+gradcheck
+    Finite-difference checks of backward passes (:func:`gradient_check`).
+kernels
+    Classic image-filter kernels (blur, sharpen, edges).
+datasets
+    CIFAR-10, read offline from the official binary files or an image-folder copy.
+runtime
+    Full versus smoke budget (:func:`budget`), the Keras backend (:func:`import_keras`,
+    TensorFlow imported quietly), devices and precision.
+plots
+    The book's figure style and plotting helpers.
+architecture
+    Shapes and parameter counts of a network, traced layer by layer.
+nn
+    A small CNN library in NumPy (layers, Sequential, SGD) that trains.
+models
+    Keras models the book uses more than once (the tutorial's CIFAR-10 network).
+regularization
+    DropConnect, stochastic pooling, max-norm, L2 and early stopping in NumPy.
+layers
+    Keras 3 layers for DropConnect and stochastic pooling (``import cnnbook.layers``).
+"""
+
+from cnnbook import architecture, datasets, kernels, models, nn, plots, regularization
+from cnnbook.conv import (
+    conv1d,
+    conv2d,
+    conv2d_backward,
+    conv2d_reference,
+    conv3d,
+    conv_output_size,
+    convolve2d,
+    correlate2d,
+    padding_amounts,
+)
+from cnnbook.gradcheck import gradient_check, numerical_gradient
+from cnnbook.pool import (
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool1d,
+    max_pool2d,
+    max_pool2d_backward,
+)
+from cnnbook.runtime import (
+    budget,
+    expect_accuracy,
+    import_keras,
+    import_tensorflow,
+    smoke_mode,
+    value_and_gradients,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "architecture",
+    "datasets",
+    "kernels",
+    "models",
+    "nn",
+    "plots",
+    "regularization",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "budget",
+    "conv1d",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_reference",
+    "conv3d",
+    "conv_output_size",
+    "convolve2d",
+    "correlate2d",
+    "gradient_check",
+    "expect_accuracy",
+    "import_keras",
+    "import_tensorflow",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "numerical_gradient",
+    "padding_amounts",
+    "smoke_mode",
+    "value_and_gradients",
+]

@@ -1,0 +1,321 @@
+"""Pooling: max and average over windows, with their backward passes.
+
+A pooling layer has no weights. It slides a window (usually 2x2, moving 2 cells at a
+time) over each channel separately and keeps one number per window: the largest
+(max pooling) or the mean (average pooling). The maps get smaller, and so do the
+layers after them.
+
+Arrays are channels last, like :mod:`cnnbook.conv`: (batch, length, channels) in 1-D
+and (batch, height, width, channels) in 2-D. Padding is "valid" (windows stay
+inside) or "same" (``ceil(n / stride)`` windows per axis, zeros split as
+TensorFlow splits them; padded cells never win a max and are not counted in an
+average, as in TensorFlow and Keras).
+
+The computation loops over the few cells of a window (2 per axis for 2x2) and, for
+each, takes the strided view of the input that holds that cell of every window at
+once: a handful of whole-array NumPy operations, whatever the image size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnbook.conv import _AXIS_NAMES, _padded_shape, _positive_ints, padding_amounts
+
+__all__ = [
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool2d_backward",
+]
+
+
+def _prepare_pool(x, pool_size, stride, padding, ndim):
+    """Check pooling arguments; return x (floating), pool sizes, strides, pads, output shape."""
+    x = np.asarray(x)
+    if x.ndim != ndim + 2:
+        raise ValueError(
+            f"x must be {ndim + 2}-D (batch, {', '.join(_AXIS_NAMES[ndim])}, channels). "
+            f"Received: x.shape={x.shape}"
+        )
+    pool_sizes = _positive_ints(pool_size, "pool_size", ndim)
+    strides = pool_sizes if stride is None else _positive_ints(stride, "stride", ndim)
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
+    pads = tuple(
+        padding_amounts(n, k, s, padding) for n, k, s in zip(x.shape[1:-1], pool_sizes, strides)
+    )
+    out_shape = []
+    for name, n, k, s, (before, after) in zip(
+        _AXIS_NAMES[ndim], x.shape[1:-1], pool_sizes, strides, pads
+    ):
+        if k > n + before + after:
+            raise ValueError(
+                f"pool {name} {k} is larger than the input {name} {n} "
+                f"(x.shape={x.shape}, pool_size={pool_size!r}, padding={padding!r})"
+            )
+        out_shape.append((n + before + after - k) // s + 1)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    return x, pool_sizes, strides, pads, tuple(out_shape)
+
+
+def _cells(pool_sizes, strides, out_shape):
+    """For each cell of the window, the slices of the padded input it covers.
+
+    Cell ``(m, n)`` of window ``(i, j)`` is padded input ``(s_h i + m, s_w j + n)``,
+    so one strided slice per cell holds that cell of every window.
+    """
+    for cell in np.ndindex(*pool_sizes):
+        yield (
+            slice(None),
+            *(slice(c, c + (o - 1) * s + 1, s) for c, o, s in zip(cell, out_shape, strides)),
+            slice(None),
+        )
+
+
+def _pad(x, pads, value):
+    if not any(map(any, pads)):
+        return x
+    return np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=value)
+
+
+def _unpad(padded, pads, shape):
+    inside = tuple(slice(before, before + n) for (before, _), n in zip(pads, shape[1:-1]))
+    return padded[(slice(None), *inside)]
+
+
+def _counts(x, pool_sizes, strides, pads, out_shape):
+    """How many real (not padding) cells each window holds, shaped to broadcast."""
+    ones = _pad(np.ones((1, *x.shape[1:-1], 1)), pads, 0.0)
+    return sum(ones[cells] for cells in _cells(pool_sizes, strides, out_shape))
+
+
+def _reduce_windows(padded, pool_sizes, strides, out_shape, combine):
+    """Combine (``np.maximum`` or ``np.add``) the cells of every window.
+
+    Both are separable: the maximum (or sum) over a 3x3 window is the maximum over
+    its 3 rows of the maxima along each row. So the windows are reduced one axis
+    at a time, 3 + 3 operations instead of 3 x 3, the second on a smaller array.
+    """
+    result = padded
+    for axis, size, stride, count in zip(range(1, result.ndim - 1), pool_sizes, strides, out_shape):
+
+        def cell(offset, array=result, axis=axis, stride=stride, count=count):
+            index = [slice(None)] * array.ndim
+            index[axis] = slice(offset, offset + (count - 1) * stride + 1, stride)
+            return array[tuple(index)]
+
+        reduced = cell(0).copy()
+        for offset in range(1, size):
+            combine(reduced, cell(offset), out=reduced)
+        result = reduced
+    return result
+
+
+def _max_pool(x, pool_size, stride, padding, ndim):
+    x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, ndim)
+    padded = _pad(x, pads, -np.inf)
+    return _reduce_windows(padded, pool_sizes, strides, out_shape, np.maximum)
+
+
+def _avg_pool(x, pool_size, stride, padding, ndim):
+    x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, ndim)
+    total = _reduce_windows(_pad(x, pads, 0.0), pool_sizes, strides, out_shape, np.add)
+    if padding == "valid":
+        return total / np.prod(pool_sizes, dtype=x.dtype)
+    return total / _counts(x, pool_sizes, strides, pads, out_shape).astype(x.dtype)
+
+
+def max_pool2d(x, pool_size=2, stride=None, padding="valid"):
+    """Max pooling: the largest value of each window, channel by channel.
+
+    Equal to ``keras.layers.MaxPooling2D`` and ``tf.nn.max_pool2d``.
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, height, width, channels)
+        Feature maps, channels last.
+    pool_size : int or (int, int), default 2
+        Window height and width.
+    stride : int or (int, int), optional
+        Step of the window; defaults to ``pool_size`` (windows side by side).
+        A stride smaller than the window makes overlapping windows.
+    padding : {"valid", "same"}, default "valid"
+        ``"same"`` gives ``ceil(n / stride)`` windows per axis; padded cells never win.
+
+    Returns
+    -------
+    numpy.ndarray, shape (batch, out_height, out_width, channels)
+
+    Raises
+    ------
+    ValueError
+        Wrong number of dimensions, non-positive sizes, unknown padding, or a window
+        larger than the input.
+    TypeError
+        A size or stride that is not an int or a pair of ints.
+
+    See Also
+    --------
+    max_pool2d_backward : its gradient.
+
+    Examples
+    --------
+    >>> x = np.array([[1, 3, 2, 0], [4, 2, 1, 1], [0, 1, 5, 6], [2, 2, 7, 1]])
+    >>> max_pool2d(x.reshape(1, 4, 4, 1))[0, :, :, 0]
+    array([[4., 2.],
+           [2., 7.]])
+    """
+    return _max_pool(x, pool_size, stride, padding, ndim=2)
+
+
+def max_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid"):
+    """Gradient of :func:`max_pool2d` with respect to its input.
+
+    Each window passes its gradient to the one cell that held its maximum, and
+    nothing to the others (they did not affect the output). Overlapping windows
+    add up at a cell that wins several of them.
+
+    **Ties.** When several cells of a window hold the same maximum, the whole
+    gradient goes to the first of them in row-major order (top row first, then
+    left to right), as TensorFlow's CPU kernel does. Any choice that gives each
+    window's gradient to exactly one maximal cell is a valid subgradient; this one
+    matches ``tf.GradientTape``.
+
+    Parameters
+    ----------
+    grad_output : array_like, shape (batch, out_height, out_width, channels)
+        Gradient of the loss with respect to the pooled output.
+    x, pool_size, stride, padding
+        As given to :func:`max_pool2d`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Gradient with respect to ``x``, shaped like ``x``.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 3.0], [3.0, 0.0]]).reshape(1, 2, 2, 1)   # a tie: two 3s
+    >>> max_pool2d_backward(np.ones((1, 1, 1, 1)), x)[0, :, :, 0]
+    array([[0., 1.],
+           [0., 0.]])
+    """
+    x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
+    grad_output = _check_grad_output(grad_output, x, out_shape)
+    padded = _pad(x, pads, -np.inf)
+    # Find each window's winning cell: the first cell whose value beats all before it.
+    best = np.full(grad_output.shape, -np.inf, dtype=x.dtype)
+    winner = np.zeros(grad_output.shape, dtype=np.intp)
+    cells = list(_cells(pool_sizes, strides, out_shape))
+    for index, cell in enumerate(cells):
+        better = padded[cell] > best
+        best[better] = padded[cell][better]
+        winner[better] = index
+    grad_padded = np.zeros(_padded_shape(x.shape, pads), dtype=x.dtype)
+    for index, cell in enumerate(cells):
+        grad_padded[cell] += np.where(winner == index, grad_output, 0.0)
+    return _unpad(grad_padded, pads, x.shape)
+
+
+def avg_pool2d(x, pool_size=2, stride=None, padding="valid"):
+    """Average pooling: the mean of each window, channel by channel.
+
+    Equal to ``keras.layers.AveragePooling2D`` and ``tf.nn.avg_pool2d``. With
+    ``padding="same"``, a window that hangs over the border averages only its real
+    cells (the padded zeros are not counted), as TensorFlow does.
+
+    Parameters
+    ----------
+    x, pool_size, stride, padding
+        As in :func:`max_pool2d`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (batch, out_height, out_width, channels)
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`max_pool2d`.
+
+    Examples
+    --------
+    >>> x = np.array([[1, 3, 2, 0], [4, 2, 1, 1], [0, 1, 5, 6], [2, 2, 7, 1]])
+    >>> avg_pool2d(x.reshape(1, 4, 4, 1))[0, :, :, 0]
+    array([[2.5 , 1.  ],
+           [1.25, 4.75]])
+    >>> avg_pool2d(np.ones((1, 3, 3, 1)), padding="same")[0, :, :, 0]  # not diluted by padding
+    array([[1., 1.],
+           [1., 1.]])
+    """
+    return _avg_pool(x, pool_size, stride, padding, ndim=2)
+
+
+def avg_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid"):
+    """Gradient of :func:`avg_pool2d` with respect to its input.
+
+    Each window's output is the mean of its real cells, so each of those cells gets
+    the window's gradient divided by their number; overlapping windows add up.
+
+    Parameters
+    ----------
+    grad_output : array_like, shape (batch, out_height, out_width, channels)
+        Gradient of the loss with respect to the pooled output.
+    x, pool_size, stride, padding
+        As given to :func:`avg_pool2d`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Gradient with respect to ``x``, shaped like ``x``.
+
+    Examples
+    --------
+    >>> avg_pool2d_backward(np.ones((1, 1, 1, 1)), np.zeros((1, 2, 2, 1)))[0, :, :, 0]
+    array([[0.25, 0.25],
+           [0.25, 0.25]])
+    """
+    x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
+    grad_output = _check_grad_output(grad_output, x, out_shape)
+    share = grad_output / _counts(x, pool_sizes, strides, pads, out_shape)
+    grad_padded = np.zeros(_padded_shape(x.shape, pads), dtype=x.dtype)
+    for cell in _cells(pool_sizes, strides, out_shape):
+        grad_padded[cell] += share
+    return _unpad(grad_padded, pads, x.shape)
+
+
+def _check_grad_output(grad_output, x, out_shape):
+    expected = (x.shape[0], *out_shape, x.shape[-1])
+    grad_output = np.asarray(grad_output, dtype=x.dtype)
+    if grad_output.shape != expected:
+        raise ValueError(
+            f"grad_output must have the pooled output's shape {expected}. "
+            f"Received: grad_output.shape={grad_output.shape}"
+        )
+    return grad_output
+
+
+def max_pool1d(x, pool_size=2, stride=None, padding="valid"):
+    """1-D max pooling of (batch, length, channels), like ``keras.layers.MaxPooling1D``.
+
+    Examples
+    --------
+    >>> max_pool1d(np.array([1, 5, 2, 2, 0, 3]).reshape(1, 6, 1))[0, :, 0]
+    array([5., 2., 3.])
+    """
+    return _max_pool(x, pool_size, stride, padding, ndim=1)
+
+
+def avg_pool1d(x, pool_size=2, stride=None, padding="valid"):
+    """1-D average pooling of (batch, length, channels), like ``AveragePooling1D``.
+
+    Examples
+    --------
+    >>> avg_pool1d(np.array([1, 5, 2, 2, 0, 3]).reshape(1, 6, 1))[0, :, 0]
+    array([3. , 2. , 1.5])
+    """
+    return _avg_pool(x, pool_size, stride, padding, ndim=1)

@@ -1,0 +1,403 @@
+"""How a notebook runs: its compute budget, its Keras backend, its devices and precision.
+
+Every notebook has two budgets. Full mode (the default) is what the rendered book
+shows. Smoke mode, switched on with the environment variable ``CNNBOOK_SMOKE=1``,
+shrinks data and epochs so that the test suite runs every notebook in minutes. A
+notebook states both figures where it chooses one, for example
+``epochs = cnnbook.budget(full=25, smoke=1)``, so the reader sees what is shrunk. In full
+mode a training chapter checks its own result (:func:`expect_accuracy`); smoke mode says
+that it skips the check.
+
+Keras 3 runs the same model code on TensorFlow (the book's default), JAX or PyTorch,
+chosen by the environment variable ``KERAS_BACKEND`` before Keras is imported.
+:func:`import_keras` imports it (TensorFlow quietly, when that is the backend);
+:func:`value_and_gradients`, :func:`visible_gpus`, :func:`choose_precision` and
+:func:`describe_device` work the same on each backend.
+
+Used by every chapter; devices and precision by chapters 9a, 9b and ``make test-gpu``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+
+__all__ = [
+    "backend",
+    "budget",
+    "choose_precision",
+    "describe_device",
+    "expect_accuracy",
+    "import_keras",
+    "import_tensorflow",
+    "smoke_mode",
+    "value_and_gradients",
+    "visible_gpus",
+]
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+SMOKE_VARIABLE = "CNNBOOK_SMOKE"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def smoke_mode():
+    """Whether notebooks run on the small smoke-test budget.
+
+    Returns
+    -------
+    bool
+        True when the environment variable ``CNNBOOK_SMOKE`` is ``1`` (or ``true``,
+        ``yes``, ``on``); False when it is unset, empty, ``0``, ``false``, ``no`` or
+        ``off``.
+
+    Raises
+    ------
+    ValueError
+        For any other value, rather than guessing.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["CNNBOOK_SMOKE"] = "1"
+    >>> smoke_mode()
+    True
+    >>> del os.environ["CNNBOOK_SMOKE"]
+    >>> smoke_mode()
+    False
+    """
+    value = os.environ.get(SMOKE_VARIABLE, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{SMOKE_VARIABLE} must be 1 or 0 (or true/false). Received: {SMOKE_VARIABLE}={value!r}"
+    )
+
+
+def budget(full, smoke):
+    """Pick the full-mode value, or the smoke-mode one when ``CNNBOOK_SMOKE=1``.
+
+    Parameters
+    ----------
+    full : object
+        What the book uses: number of epochs, of images, ...
+    smoke : object
+        The smaller stand-in that keeps the test suite fast.
+
+    Returns
+    -------
+    object
+        ``smoke`` in smoke mode, ``full`` otherwise.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["CNNBOOK_SMOKE"] = "0"
+    >>> budget(full=25, smoke=1)
+    25
+    >>> os.environ["CNNBOOK_SMOKE"] = "1"
+    >>> budget(full=25, smoke=1)
+    1
+    >>> del os.environ["CNNBOOK_SMOKE"]
+    """
+    return smoke if smoke_mode() else full
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """Point file descriptor 2 at /dev/null, where C++ libraries write their logs."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow without its start-up log lines, and return the module.
+
+    TensorFlow's C++ runtime writes lines such as "Could not find cuda drivers"
+    straight to file descriptor 2 when it is imported, whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says. They would land in the notebook's stored output.
+    This sets ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set), points descriptor 2
+    at /dev/null for the import and the device discovery only, and restores it. Errors raised by the
+    import itself still surface as Python exceptions.
+
+    Returns
+    -------
+    module
+        ``tensorflow``.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _stderr_to_devnull():
+        tensorflow = importlib.import_module("tensorflow")
+        # Looking for devices initialises CUDA, which logs "failed call to cuInit" on a
+        # machine with CUDA libraries but no GPU: let that happen here, silenced, rather
+        # than at the first operation.
+        tensorflow.config.list_physical_devices()
+    tensorflow.get_logger().setLevel("ERROR")
+    return tensorflow
+
+
+def backend():
+    """The Keras backend a notebook runs on: ``KERAS_BACKEND``, or ``"tensorflow"``.
+
+    Read from the environment without importing Keras, so that code can decide what to
+    import. Once Keras is imported, ``keras.backend.backend()`` says the same.
+
+    Raises
+    ------
+    ValueError
+        For a backend this book does not support.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["KERAS_BACKEND"] = "jax"
+    >>> backend()
+    'jax'
+    >>> del os.environ["KERAS_BACKEND"]
+    >>> backend()
+    'tensorflow'
+    """
+    name = os.environ.get("KERAS_BACKEND", "").strip() or "tensorflow"
+    if name not in BACKENDS:
+        raise ValueError(
+            f"KERAS_BACKEND must be one of {', '.join(BACKENDS)}. Received: KERAS_BACKEND={name!r}"
+        )
+    return name
+
+
+def import_keras():
+    """Import Keras on the backend ``KERAS_BACKEND`` names (TensorFlow by default).
+
+    On TensorFlow, TensorFlow is imported first through :func:`import_tensorflow`, so
+    that its start-up log lines do not reach the notebook. On JAX or PyTorch,
+    TensorFlow is not imported at all (it need not be installed).
+
+    Returns
+    -------
+    module
+        ``keras``.
+    """
+    if backend() == "tensorflow":
+        import_tensorflow()
+    keras = importlib.import_module("keras")
+    if keras.backend.backend() != backend():
+        raise RuntimeError(
+            f"Keras was already imported on the {keras.backend.backend()} backend, but "
+            f"KERAS_BACKEND={backend()!r}: set KERAS_BACKEND before the first `import keras` "
+            "(restart the kernel)"
+        )
+    return keras
+
+
+def value_and_gradients(function, variables):
+    """Evaluate ``function()`` and its gradients with respect to Keras ``variables``.
+
+    What ``tf.GradientTape`` does on TensorFlow, on whichever backend Keras runs:
+    ``jax.value_and_grad`` through a ``keras.StatelessScope`` on JAX, and
+    ``torch.autograd.grad`` on PyTorch.
+
+    Parameters
+    ----------
+    function : callable
+        Takes no argument and returns a scalar computed with Keras (a loss).
+    variables : list of keras.Variable
+        For example ``model.trainable_weights``.
+
+    Returns
+    -------
+    float, list of numpy.ndarray
+        The value, and one gradient per variable, in the same order.
+    """
+    keras = import_keras()
+    to_numpy = keras.ops.convert_to_numpy
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            value = function()
+        gradients = tape.gradient(value, variables)
+    elif name == "jax":
+        import jax
+
+        def evaluate(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return function()
+
+        value, gradients = jax.value_and_grad(evaluate)([v.value for v in variables])
+    elif name == "torch":
+        import torch
+
+        value = function()
+        gradients = torch.autograd.grad(value, [v.value for v in variables])
+    else:  # pragma: no cover - Keras has no other backend that trains
+        raise NotImplementedError(f"no gradients on the {name} backend")
+    return float(to_numpy(value)), [to_numpy(g) for g in gradients]
+
+
+# --------------------------------------------------------------------------------------
+# Devices and precision
+# --------------------------------------------------------------------------------------
+
+
+def choose_precision(compute_capabilities):
+    """The Keras mixed-precision policy that suits the GPUs present.
+
+    Parameters
+    ----------
+    compute_capabilities : sequence of (int, int)
+        The CUDA compute capability of each visible GPU; empty on a CPU-only machine.
+
+    Returns
+    -------
+    str
+        ``"mixed_bfloat16"`` when every GPU has compute capability 8.0 or newer
+        (A100, H100, RTX 30xx: bfloat16 keeps float32's range); ``"mixed_float16"`` when
+        all have at least 7.0 (V100, T4 as in Colab: fast float16 tensor cores);
+        ``"float32"`` otherwise, including on CPU, where mixed precision is slower.
+        Layers built under a mixed policy compute in 16 bits but keep float32 weights;
+        keep the output layer in float32 (``dtype="float32"``) so that the softmax and
+        the loss are computed at full precision.
+
+    Examples
+    --------
+    >>> choose_precision([])
+    'float32'
+    >>> choose_precision([(7, 5)])          # Colab's T4
+    'mixed_float16'
+    >>> choose_precision([(9, 0), (8, 0)])  # H100 and A100
+    'mixed_bfloat16'
+    >>> choose_precision([(6, 1)])          # older GPUs: no tensor cores
+    'float32'
+    """
+    capabilities = [tuple(capability) for capability in compute_capabilities]
+    if capabilities and all(capability >= (8, 0) for capability in capabilities):
+        return "mixed_bfloat16"
+    if capabilities and all(capability >= (7, 0) for capability in capabilities):
+        return "mixed_float16"
+    return "float32"
+
+
+def _capability(text):
+    """``"8.6"`` -> ``(8, 6)``; anything unreadable -> ``(0, 0)``."""
+    try:
+        major, minor = str(text).split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return (0, 0)
+
+
+def visible_gpus():
+    """Name and compute capability of each GPU the Keras backend sees.
+
+    Asks the backend of :func:`backend`: TensorFlow's device list, ``jax.devices()``, or
+    ``torch.cuda``. Nothing is imported that the backend does not need.
+
+    Returns
+    -------
+    list of (str, (int, int))
+        Empty on a machine without a GPU.
+    """
+    name = backend()
+    if name == "tensorflow":
+        tf = import_tensorflow()
+        gpus = []
+        for device in tf.config.list_physical_devices("GPU"):
+            details = tf.config.experimental.get_device_details(device)
+            gpus.append(
+                (details.get("device_name", device.name), details.get("compute_capability", (0, 0)))
+            )
+        return gpus
+    if name == "jax":
+        import jax
+
+        return [
+            (device.device_kind, _capability(getattr(device, "compute_capability", "")))
+            for device in jax.devices()
+            if device.platform == "gpu"
+        ]
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    return [
+        (torch.cuda.get_device_name(index), tuple(torch.cuda.get_device_capability(index)))
+        for index in range(torch.cuda.device_count())
+    ]
+
+
+def describe_device(gpus=None):
+    """One line saying what will train the model, e.g. "1 GPU: NVIDIA T4 (compute 7.5)".
+
+    Parameters
+    ----------
+    gpus : list of (str, (int, int)), optional
+        As returned by :func:`visible_gpus` (default: ask the Keras backend).
+
+    Examples
+    --------
+    >>> describe_device([])[:8]
+    'CPU only'
+    >>> describe_device([("NVIDIA T4", (7, 5))])
+    '1 GPU: NVIDIA T4 (compute capability 7.5); precision mixed_float16'
+    """
+    gpus = visible_gpus() if gpus is None else gpus
+    if not gpus:
+        return f"CPU only ({os.cpu_count()} cores); precision float32"
+    names = ", ".join(
+        f"{name} (compute capability {major}.{minor})" for name, (major, minor) in gpus
+    )
+    count = f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}"
+    return f"{count}: {names}; precision {choose_precision([c for _, c in gpus])}"
+
+
+def expect_accuracy(accuracy, low, high=1.0):
+    """Check, in full mode, that a chapter's test accuracy lies in its stated band.
+
+    A training chapter calls this right after it prints its test accuracy, so that a run
+    on another machine (a GPU, another backend) fails on a wrong *result*, not only on
+    an exception. In smoke mode the few images and epochs cannot reach the band: the
+    check is skipped, and says so.
+
+    Parameters
+    ----------
+    accuracy : float
+        A fraction in [0, 1].
+    low, high : float
+        The band, as fractions: ``low <= accuracy <= high`` must hold.
+
+    Raises
+    ------
+    AssertionError
+        In full mode, when the accuracy lies outside the band.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["CNNBOOK_SMOKE"] = "0"
+    >>> expect_accuracy(0.515, low=0.45, high=0.60)
+    Test accuracy 51.5% lies in the expected band, 45% to 60%.
+    >>> os.environ["CNNBOOK_SMOKE"] = "1"
+    >>> expect_accuracy(0.12, low=0.84)
+    Smoke mode: the expected band (at least 84%) is not checked.
+    >>> del os.environ["CNNBOOK_SMOKE"]
+    """
+    if not 0 <= low <= high <= 1:
+        raise ValueError(f"need 0 <= low <= high <= 1. Received: low={low!r}, high={high!r}")
+    band = f"{low:.0%} to {high:.0%}" if high < 1 else f"at least {low:.0%}"
+    if smoke_mode():
+        print(f"Smoke mode: the expected band ({band}) is not checked.")
+        return
+    if not low <= accuracy <= high:
+        raise AssertionError(f"Test accuracy {accuracy:.1%} is outside the expected band, {band}.")
+    print(f"Test accuracy {accuracy:.1%} lies in the expected band, {band}.")
