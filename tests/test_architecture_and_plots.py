@@ -108,7 +108,10 @@ def test_plots_draw_what_they_are_given(keras):
     assert len(ax.texts) == 6 and len(ax.patches) == 1
     figure = plot_window_positions(5, 3, stride=2)
     assert len([ax for ax in figure.axes if ax.get_title()]) == 4  # a 2x2 output
-    assert "output 2x2" in figure._suptitle.get_text()
+    assert figure._suptitle.get_text().endswith("output 2x2")  # every position drawn
+    figure = plot_window_positions(5, 3, padding="same")
+    assert len([ax for ax in figure.axes if ax.get_title()]) == 9
+    assert figure._suptitle.get_text().endswith("(the first 9 of its 25 positions)")
     ax = plot_architecture(trace(tutorial_model(keras)), (32, 32, 3))
     assert len(ax.patches) == 9  # the input and eight layers
     matplotlib.pyplot.close("all")

@@ -42,6 +42,9 @@ def test_train_and_evaluate_is_seeded_and_reports(tf, rng):
     assert first["epochs_run"] == 3 and first["parameters"] == 98
     assert set(first["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert first["history"]["loss"] == second["history"]["loss"]
+    assert 0 <= first["test_accuracy"] <= 1 and first["model"].count_params() == 98
+    without_test = {name: pair for name, pair in data.items() if name != "test"}
+    assert train_and_evaluate(model(), without_test, 1)["test_accuracy"] is None
     ax = plot_validation_curves({"a": first, "b": second}, "val_loss", title="t")
     assert len(ax.lines) == 2 and ax.get_ylabel() == "val loss"
     matplotlib.pyplot.close("all")
