@@ -115,7 +115,8 @@ def colab():
     stack = [line.strip() for line in COLAB_STACK.read_text().splitlines()]
     stack = [line for line in stack if line and not line.startswith("#")]
     venv_python = environment("colab", python, [*stack, *TEST_TOOLS])
-    run([venv_python, "-m", "pip", "uninstall", "--quiet", "--yes", "cnnbook"])
+    if "cnnbook" in freeze(venv_python):  # from an earlier run: install it afresh
+        run([venv_python, "-m", "pip", "uninstall", "--quiet", "--yes", "cnnbook"])
     before = freeze(venv_python)
     run([venv_python, *PIP, colab_requirement()])  # what the Colab cell does
     after = freeze(venv_python)

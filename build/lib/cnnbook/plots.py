@@ -218,9 +218,14 @@ def plot_window_positions(
         ax.set_ylim(-0.2, side + 0.2)
         ax.set_aspect("equal")
         ax.set_title(f"output ({i}, {j})", fontsize=9)
+    shown = (
+        ""
+        if len(positions) == outputs**2
+        else (f"\n(the first {len(positions)} of its {outputs**2} positions)")
+    )
     fig.suptitle(
         f"input {input_size}x{input_size}, kernel {kernel_size}x{kernel_size}, stride {stride}, "
-        f"padding {padding!r}: output {outputs}x{outputs}",
+        f"padding {padding!r}: output {outputs}x{outputs}{shown}",
         fontsize=10,
     )
     return fig

@@ -79,12 +79,18 @@ def cifar10_subsets(train_size, validation_size, test_size, seed=0, source=None)
 def train_and_evaluate(model, data, epochs, batch_size=64, callbacks=(), seed=0):
     """Train a compiled Keras model on ``data["train"]``, validating on ``data["validation"]``.
 
+    Compare settings by their validation accuracy; measure the test accuracy once, for
+    the setting chosen. Without a ``"test"`` entry in ``data``, nothing is measured on
+    test images (``test_accuracy`` is None): evaluate the returned model on them at the
+    end instead.
+
     Parameters
     ----------
     model : keras.Model
-        Compiled, with an accuracy metric.
+        Compiled, with an ``"accuracy"`` metric (other metrics may follow it).
     data : dict
-        As returned by :func:`cifar10_subsets`.
+        As returned by :func:`cifar10_subsets`: ``"train"`` and ``"validation"`` pairs
+        of (images, labels), and optionally ``"test"``.
     epochs, batch_size : int
     callbacks : sequence of keras.callbacks.Callback
     seed : int, default 0
@@ -94,7 +100,8 @@ def train_and_evaluate(model, data, epochs, batch_size=64, callbacks=(), seed=0)
     -------
     dict
         ``history`` (per-epoch loss and accuracy, training and validation),
-        ``epochs_run``, ``test_accuracy``, ``parameters`` and ``seconds``.
+        ``epochs_run``, ``test_accuracy`` (None without test data), ``parameters``,
+        ``seconds`` and the trained ``model``.
     """
     import keras
 
@@ -109,13 +116,17 @@ def train_and_evaluate(model, data, epochs, batch_size=64, callbacks=(), seed=0)
         verbose=0,
     )
     seconds = time.perf_counter() - started
-    _, test_accuracy = model.evaluate(*data["test"], verbose=0)
+    test_accuracy = None
+    if "test" in data:
+        scores = model.evaluate(*data["test"], verbose=0, return_dict=True)
+        test_accuracy = float(scores["accuracy"])
     return {
         "history": history.history,
         "epochs_run": len(history.history["loss"]),
-        "test_accuracy": float(test_accuracy),
+        "test_accuracy": test_accuracy,
         "parameters": model.count_params(),
         "seconds": seconds,
+        "model": model,
     }
 
 
