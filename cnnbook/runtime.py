@@ -300,8 +300,9 @@ def _capability(text):
 def visible_gpus():
     """Name and compute capability of each GPU the Keras backend sees.
 
-    Asks the backend of :func:`backend`: TensorFlow's device list, ``jax.devices()``, or
-    ``torch.cuda``. Nothing is imported that the backend does not need.
+    Asks the backend that :func:`cnnbook.runtime.backend` names: TensorFlow's device
+    list, ``jax.devices()``, or ``torch.cuda``. Nothing is imported that the backend does
+    not need.
 
     Returns
     -------

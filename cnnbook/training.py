@@ -15,12 +15,12 @@ import time
 
 import numpy as np
 
-from cnnbook.runtime import backend, choose_precision, describe_device, visible_gpus
+# Device and precision detection live in cnnbook.runtime; chapters 9a and 9b import
+# choose_precision, describe_device and visible_gpus from here too, which keeps working.
+from cnnbook.runtime import backend, choose_precision, describe_device, visible_gpus  # noqa: F401
 
 __all__ = [
-    "choose_precision",
     "cifar10_subsets",
-    "describe_device",
     "epoch_logger",
     "make_dataset",
     "predict_with_flip",
@@ -28,7 +28,6 @@ __all__ = [
     "warmup_cosine_schedule",
     "train_and_evaluate",
     "validation_split",
-    "visible_gpus",
 ]
 
 
@@ -162,7 +161,7 @@ def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=
     Keeping the images as uint8 in memory takes a quarter of the space of float32;
     the scaling happens batch by batch. On the TensorFlow backend this is a ``tf.data``
     pipeline (scaled in parallel with training, prefetched); on JAX and PyTorch, where
-    TensorFlow may not be installed, a :class:`keras.utils.PyDataset` of NumPy batches.
+    TensorFlow may not be installed, a ``keras.utils.PyDataset`` of NumPy batches.
 
     Parameters
     ----------
