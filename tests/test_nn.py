@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cnnbook import gradient_check
+from cnnbook import gradient_check, nn
 from cnnbook.nn import (
     SGD,
     AvgPool2D,
@@ -282,3 +282,60 @@ def test_regularizing_layers_equal_their_numpy_references(rng):
     np.testing.assert_allclose(dense.forward(inputs, training=True), expected)
     with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
         DropConnectDense(3, rate=1.0)
+
+
+# ---- defects found in review, each with its test ---------------------------------------
+
+
+def test_dropout_and_dropconnect_keep_float32():
+    x = np.ones((4, 6), dtype=np.float32)
+    assert nn.Dropout(0.5, seed=0).forward(x, training=True).dtype == np.float32
+    layer = nn.DropConnectDense(3, 0.5, seed=0)
+    layer.build((6,), np.random.default_rng(0))
+    layer.weights = [weight.astype(np.float32) for weight in layer.weights]
+    assert layer.forward(x, training=True).dtype == np.float32
+    layer.backward(np.ones((4, 3), dtype=np.float32))
+    assert all(gradient.dtype == np.float32 for gradient in layer.gradients)
+
+
+def test_fit_seed_reaches_layers_without_a_seed_of_their_own(rng):
+    x, y = rng.random((32, 4, 4, 1)), rng.integers(0, 2, 32)
+
+    def train():
+        model = nn.Sequential(
+            [nn.Flatten(), nn.Dense(8, "relu"), nn.Dropout(0.5), nn.Dense(2, "softmax")],
+            input_shape=(4, 4, 1),
+        )
+        return model.fit(x, y, epochs=2, batch_size=8, seed=3, verbose=0)["loss"]
+
+    assert train() == train()
+
+
+def test_fit_calls_every_callback_even_after_one_asks_to_stop(rng):
+    model = nn.Sequential([nn.Flatten(), nn.Dense(2, "softmax")], input_shape=(2, 2))
+    calls = []
+
+    def stop(model, epoch, logs):
+        calls.append(("stop", epoch))
+        return True
+
+    def record(model, epoch, logs):
+        calls.append(("record", epoch))
+
+    model.fit(rng.random((8, 2, 2)), np.arange(8) % 2, epochs=3, verbose=0,
+              callbacks=[stop, record])  # fmt: skip
+    assert calls == [("stop", 0), ("record", 0)]
+
+
+def test_summary_leaves_the_cached_activations_alone(rng):
+    model = nn.Sequential(
+        [nn.Conv2D(2, (3, 3), activation="relu"), nn.Flatten(), nn.Dense(2, "softmax")],
+        input_shape=(5, 5, 1),
+    )
+    model.loss_and_gradients(rng.random((4, 5, 5, 1)), np.array([0, 1, 0, 1]))
+    cached = [step.input for step in model.layers if hasattr(step, "input")]
+    model.summary()
+    assert all(
+        now is before
+        for now, before in zip([s.input for s in model.layers if hasattr(s, "input")], cached)
+    )

@@ -313,7 +313,7 @@ class Dropout(Layer):
         super().__init__()
         if not 0 <= rate < 1:
             raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
-        self.rate = rate
+        self.rate, self.seed = rate, seed
         self.rng = np.random.default_rng(seed)
 
     def forward(self, x, training=False):
@@ -321,7 +321,7 @@ class Dropout(Layer):
             self.scale = None
             return x
         keep = self.rng.random(x.shape) >= self.rate
-        self.scale = keep / (1.0 - self.rate)
+        self.scale = (keep / (1.0 - self.rate)).astype(x.dtype)  # float32 stays float32
         return x * self.scale
 
     def backward(self, grad_output, need_input_gradient=True):
@@ -348,7 +348,7 @@ class DropConnectDense(Dense):
         super().__init__(units, activation, use_bias)
         if not 0 <= rate < 1:
             raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
-        self.rate = rate
+        self.rate, self.seed = rate, seed
         self.rng = np.random.default_rng(seed)
 
     def forward(self, x, training=False):
@@ -356,7 +356,8 @@ class DropConnectDense(Dense):
         self.scale = None
         kernel = self.weights[0]
         if training and self.rate > 0:
-            self.scale = (self.rng.random(kernel.shape) >= self.rate) / (1.0 - self.rate)
+            keep = self.rng.random(kernel.shape) >= self.rate
+            self.scale = (keep / (1.0 - self.rate)).astype(kernel.dtype)
             kernel = kernel * self.scale
         output = x @ kernel
         return output + self.weights[1] if self.use_bias else output
@@ -381,6 +382,7 @@ class StochasticPool2D(MaxPool2D):
 
     def __init__(self, pool_size=2, strides=None, padding="valid", seed=None):
         super().__init__(pool_size, strides, padding)
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
 
     def forward(self, x, training=False):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 
@@ -185,14 +186,18 @@ class Sequential:
             Evaluated after each epoch.
         shuffle : bool, default True
             Shuffle the examples before each epoch, with a generator seeded by ``seed``.
+        seed : int, default 0
+            Seeds the shuffling, and the draws of every layer that draws (dropout,
+            DropConnect, stochastic pooling) and was given no seed of its own, so that
+            the same call trains the same way.
         verbose : int, default 1
             0: silent. 1: one line per epoch (on a terminal, a bar that fills during the
             epoch), short enough to keep in a notebook's stored output.
         callbacks : sequence of callables, optional
-            Each called as ``callback(model, epoch, logs)`` after every epoch; one that
-            returns True stops the training. A callback with an ``on_train_end(model)``
-            method has it called at the end (such as
-            :class:`cnnbook.regularization.EarlyStopping`).
+            Each called as ``callback(model, epoch, logs)`` after every epoch (all of
+            them, every epoch); if one returns True, training stops after that epoch.
+            A callback with an ``on_train_end(model)`` method has it called at the end
+            (such as :class:`cnnbook.regularization.EarlyStopping`).
 
         Returns
         -------
@@ -204,6 +209,10 @@ class Sequential:
         x, y = np.asarray(x, dtype=self.dtype), np.asarray(y)
         optimizer = optimizer or SGD()
         rng = np.random.default_rng(seed)
+        for index, step in enumerate(self.steps):
+            # A layer that draws (dropout) without a seed of its own draws from ``seed`` too.
+            if hasattr(step, "rng") and step.seed is None:
+                step.rng = np.random.default_rng((seed, index))
         history = {"loss": [], "accuracy": []}
         if validation_data is not None:
             history.update(val_loss=[], val_accuracy=[])
@@ -227,7 +236,8 @@ class Sequential:
                 history[key].append(value)
             if verbose:
                 _print_epoch(epoch, epochs, logs, time.perf_counter() - started)
-            if any(callback(self, epoch, logs) for callback in callbacks):
+            stop = [callback(self, epoch, logs) for callback in callbacks]  # call every one
+            if any(stop):
                 break
         for callback in callbacks:
             finish = getattr(callback, "on_train_end", None)
@@ -260,7 +270,8 @@ class Sequential:
         lines = [f"{'layer':<38}{'output shape':<16}{'parameters':>12}"]
         shape = self.input_shape
         probe = np.zeros((1, *shape), dtype=self.dtype)
-        for step in self.steps:
+        # Copies, so that the activations cached for a backward pass stay as they were.
+        for step in copy.deepcopy(self.steps):
             probe = step.forward(probe)
             lines.append(f"{step!r:<38}{str(probe.shape[1:]):<16}{step.count_params():>12,}")
         lines.append(f"{'total':<54}{self.count_params():>12,}")
