@@ -18,12 +18,13 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 NOTEBOOKS = booktools.notebooks()
 
 
-def pyproject_requirements():
-    """Every requirement of cnnbook and its extras, as {name: specifier}."""
+def pyproject_requirements(extras=None):
+    """Requirements of cnnbook and of ``extras`` (default: every extra), as {name: specifier}."""
     project = PYPROJECT["project"]
     lines = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():
-        lines += [line for line in extra if not line.startswith("cnnbook")]
+    for name, extra in project["optional-dependencies"].items():
+        if extras is None or name in extras:
+            lines += [line for line in extra if not line.startswith("cnnbook")]
     requirements = {}
     for line in lines:
         requirement = Requirement(line)
@@ -51,13 +52,16 @@ def test_environment_yml_agrees_with_pyproject():
     conda = environment_requirements()
     python = conda.pop("python")
     conda.pop("pip")
-    assert conda == pyproject_requirements()
+    (dev,) = PYPROJECT["project"]["optional-dependencies"]["dev"]  # cnnbook[tf,book,test]
+    assert conda == pyproject_requirements(Requirement(dev).extras)
     assert python == SpecifierSet(PYPROJECT["project"]["requires-python"])
 
 
-# Versions that Google Colab shipped in 2025 (Python 3.12, TensorFlow 2.19, Keras 3.10,
-# NumPy 2.0): installing cnnbook there must keep them, so every bound must admit them.
-COLAB = {"numpy": "2.0.2", "matplotlib": "3.10.0", "pillow": "11.3.0", "tensorflow": "2.19.0"}
+def colab_stack():
+    """{package: version} of ci/colab-stack.txt, the one list of what Colab ships."""
+    lines = (ROOT / "ci" / "colab-stack.txt").read_text().splitlines()
+    pins = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+    return {canonicalize_name(pin.name): str(pin.specifier).removeprefix("==") for pin in pins}
 
 
 def test_core_dependencies_leave_colab_alone():
@@ -66,8 +70,11 @@ def test_core_dependencies_leave_colab_alone():
         for line in PYPROJECT["project"]["dependencies"]
     }
     assert set(core) == {"numpy", "matplotlib", "pillow"}, "TensorFlow and Keras stay extras"
-    for name, version in COLAB.items():
-        specifier = core.get(name) or pyproject_requirements()[name]
+    # Installing cnnbook in Colab must keep Colab's versions: every bound must admit them.
+    stack = colab_stack()
+    assert {"numpy", "tensorflow", "keras"} <= set(stack)
+    for name, version in stack.items():
+        specifier = core.get(name) or pyproject_requirements().get(name, SpecifierSet())
         assert specifier.contains(version), f"{name}{specifier} would replace Colab's {version}"
     assert SpecifierSet(PYPROJECT["project"]["requires-python"]).contains("3.12")
 
@@ -143,3 +150,20 @@ def test_make_test_gpu_runs_every_notebook_in_full_mode_under_nbval():
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile.split("\ntest-gpu:", 1)[1].split("\n\n", 1)[0]
     assert "--nbval " in recipe and "CNNBOOK_SMOKE" not in recipe and "pytest book" in recipe
+
+
+def test_make_test_runs_the_notebooks_on_colabs_stack_and_on_jax():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = re.search(r"^test: (.*?)  ##", makefile, re.MULTILINE).group(1).split()
+    assert targets.index("notebooks-smoke") < targets.index("test-colab")
+    assert "test-backends-jax" in targets and "test-backends-torch" not in targets
+
+
+def test_colab_environment_installs_cnnbook_as_the_colab_cell_does():
+    from tools import test_envs
+
+    requirement = test_envs.colab_requirement()
+    assert requirement == f"cnnbook @ {ROOT.as_uri()}"
+    assert "cnnbook @ git+" in booktools.colab_cell_source()
+    python, version = test_envs.find_python(("3.12", "3.11"))
+    assert version in ("3.12", "3.11") and Path(python).exists()
