@@ -68,7 +68,7 @@ browser: $(STAMP)  ## open every page of the built book in headless Chromium (af
 # GPU). Installs that backend's CUDA build into .venv first. Each training chapter checks
 # its own test accuracy against a stated band. Mixed precision follows the GPU (float16
 # on compute capability 7.x, bfloat16 on 8.0 and newer). On a CPU it refuses, unless
-# ALLOW_CPU=1 (about an hour on 2 cores: the stored full runs, one after the other).
+# ALLOW_CPU=1 (as long as every stored full run, one after the other: README.md gives it).
 ALLOW_CPU ?= 0
 KERAS_BACKEND ?= tensorflow
 GPU_PACKAGE_tensorflow := tensorflow[and-cuda]>=2.16

@@ -91,7 +91,8 @@ def check_gpu(allow_cpu=False):
     print(
         "The Keras backend sees no GPU: `make test-gpu` is meant for a machine with an NVIDIA GPU "
         "(check `nvidia-smi`). To run every notebook in full mode on the CPU anyway "
-        "(about 2 hours on 2 cores): make test-gpu ALLOW_CPU=1",
+        "(as long as all the stored full runs; README.md gives the time): "
+        "make test-gpu ALLOW_CPU=1",
         file=sys.stderr,
     )
     return 1
