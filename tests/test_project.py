@@ -97,8 +97,8 @@ def test_first_code_cell_installs_cnnbook_in_colab_only(path):
 
 def test_colab_cell_installs_from_the_configured_repository():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    url = config["repository"]["url"]
-    assert url == "https://github.com/cnnbook/cnnbook"
+    url = config["repository"]["url"]  # the one place the repository's address is written
+    assert url.startswith("https://github.com/")
     assert f"git+{url}" in booktools.colab_cell_source()
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
 
