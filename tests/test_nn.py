@@ -339,3 +339,16 @@ def test_summary_leaves_the_cached_activations_alone(rng):
         now is before
         for now, before in zip([s.input for s in model.layers if hasattr(s, "input")], cached)
     )
+
+
+def test_stochastic_pool2d_layer_against_loops(rng):
+    # An independent reference, window by window (not through cnnbook's private helpers).
+    x = rng.normal(size=(2, 6, 6, 3))
+    pool = nn.StochasticPool2D(2, seed=3)
+    inference, training = pool.forward(x, training=False), pool.forward(x, training=True)
+    for b, i, j, c in np.ndindex(*inference.shape):
+        window = np.maximum(x[b, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2, c], 0).ravel()
+        total = window.sum()
+        expected = (window**2).sum() / total if total > 0 else 0.0
+        assert inference[b, i, j, c] == pytest.approx(expected)
+        assert training[b, i, j, c] in window  # one of the window's cells, as drawn
