@@ -352,3 +352,9 @@ def test_stochastic_pool2d_layer_against_loops(rng):
         expected = (window**2).sum() / total if total > 0 else 0.0
         assert inference[b, i, j, c] == pytest.approx(expected)
         assert training[b, i, j, c] in window  # one of the window's cells, as drawn
+
+
+def test_poolings_are_siblings_not_kinds_of_max_pooling():
+    assert not issubclass(nn.AvgPool2D, nn.MaxPool2D)
+    assert not issubclass(nn.StochasticPool2D, nn.MaxPool2D)
+    assert repr(nn.AvgPool2D(3)) == "AvgPool2D(3)"

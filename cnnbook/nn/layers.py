@@ -248,11 +248,9 @@ class Dense(Layer):
 # --------------------------------------------------------------------------------------
 
 
-class MaxPool2D(Layer):
-    """Max pooling, as ``keras.layers.MaxPooling2D`` (stride defaults to the pool size)."""
-
-    _pool = staticmethod(max_pool2d)
-    _pool_backward = staticmethod(max_pool2d_backward)
+class _Pool2D(Layer):
+    """What every 2-D pooling layer shares: its arguments, its output shape, and a
+    forward and backward pass through the functions ``_pool`` and ``_pool_backward``."""
 
     def __init__(self, pool_size=2, strides=None, padding="valid"):
         super().__init__()
@@ -275,7 +273,14 @@ class MaxPool2D(Layer):
         return f"{type(self).__name__}({self.pool_size})"
 
 
-class AvgPool2D(MaxPool2D):
+class MaxPool2D(_Pool2D):
+    """Max pooling, as ``keras.layers.MaxPooling2D`` (stride defaults to the pool size)."""
+
+    _pool = staticmethod(max_pool2d)
+    _pool_backward = staticmethod(max_pool2d_backward)
+
+
+class AvgPool2D(_Pool2D):
     """Average pooling, as ``keras.layers.AveragePooling2D``."""
 
     _pool = staticmethod(avg_pool2d)
@@ -374,7 +379,7 @@ class DropConnectDense(Dense):
         return f"DropConnectDense({self.units}, rate={self.rate})"
 
 
-class StochasticPool2D(MaxPool2D):
+class StochasticPool2D(_Pool2D):
     """Stochastic pooling: in training, one cell per window drawn with probability
     proportional to its (non-negative) activation, which also gets the whole gradient;
     at inference the probability-weighted average ``sum a_i^2 / sum a_j``.
@@ -415,6 +420,3 @@ class StochasticPool2D(MaxPool2D):
         for index, cells in enumerate(_cells(pool_sizes, strides, out_shape)):
             grad_padded[cells] += share[..., index]
         return _unpad(grad_padded, pads, x.shape)
-
-    def __repr__(self):
-        return f"StochasticPool2D({self.pool_size})"
