@@ -142,8 +142,10 @@ def backend(name):
     installed = freeze(venv_python)
     if "tensorflow" in installed:
         raise SystemExit(f"TensorFlow {installed['tensorflow']} is installed in .venv-{name}")
-    print(f"Keras {installed.get('keras')} on {name} {installed.get(name)}, Python {version}, "
-          "no TensorFlow")
+    print(
+        f"Keras {installed.get('keras')} on {name} {installed.get(name)}, Python {version}, "
+        "no TensorFlow"
+    )
     notebooks(venv_python, {"KERAS_BACKEND": name, "JAX_PLATFORMS": "cpu"})
 
 
