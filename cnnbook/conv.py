@@ -17,9 +17,9 @@ All window arithmetic (output sizes, TensorFlow's split of "same" padding) is in
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from cnnbook._arguments import is_int, positive_ints
 
 __all__ = [
     "conv1d",
@@ -41,33 +41,9 @@ _PADDING_MODES = ("valid", "same", "full")
 # --------------------------------------------------------------------------------------
 
 
-def _positive_ints(value, name, ndim):
-    """Return ``value`` (an int or a sequence of ``ndim`` ints) as a tuple of ints >= 1."""
-    values = (value,) * ndim if isinstance(value, numbers.Integral) else value
-    try:
-        values = tuple(values)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be an int or a sequence of {ndim} ints. Received: {name}={value!r}"
-        ) from None
-    if len(values) != ndim or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values
-    ):
-        raise TypeError(
-            f"{name} must be an int or a sequence of {ndim} ints. Received: {name}={value!r}"
-        )
-    if any(v < 1 for v in values):
-        raise ValueError(f"{name} must be positive. Received: {name}={value!r}")
-    return tuple(int(v) for v in values)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _explicit_padding(padding, ndim):
     """Turn an int, an ``ndim``-tuple of ints or of (before, after) pairs into pairs."""
-    if _is_int(padding):
+    if is_int(padding):
         per_axis = (padding,) * ndim
     elif isinstance(padding, (tuple, list)) and len(padding) == ndim:
         per_axis = tuple(padding)
@@ -75,12 +51,12 @@ def _explicit_padding(padding, ndim):
         per_axis = None
     pairs = []
     for amount in per_axis or ():
-        if _is_int(amount):
+        if is_int(amount):
             pairs.append((int(amount), int(amount)))
         elif (
             isinstance(amount, (tuple, list))
             and len(amount) == 2
-            and all(_is_int(a) for a in amount)
+            and all(is_int(a) for a in amount)
         ):
             pairs.append((int(amount[0]), int(amount[1])))
         else:
@@ -195,10 +171,10 @@ def conv_output_size(size, kernel_size, stride=1, padding="valid", dilation=1):
     >>> conv_output_size(32, 3, padding="same")
     32
     """
-    (size,) = _positive_ints(size, "size", 1)
-    (kernel_size,) = _positive_ints(kernel_size, "kernel_size", 1)
-    (stride,) = _positive_ints(stride, "stride", 1)
-    (dilation,) = _positive_ints(dilation, "dilation", 1)
+    (size,) = positive_ints(size, "size", 1)
+    (kernel_size,) = positive_ints(kernel_size, "kernel_size", 1)
+    (stride,) = positive_ints(stride, "stride", 1)
+    (dilation,) = positive_ints(dilation, "dilation", 1)
     before, after = padding_amounts(size, kernel_size, stride, padding, dilation)
     extent = dilation * (kernel_size - 1) + 1
     return max((size + before + after - extent) // stride + 1, 0)
@@ -361,8 +337,8 @@ def _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim):
         )
     if 0 in kernel.shape:
         raise ValueError(f"kernel must not be empty. Received: kernel.shape={kernel.shape}")
-    strides = _positive_ints(stride, "stride", ndim)
-    dilations = _positive_ints(dilation, "dilation", ndim)
+    strides = positive_ints(stride, "stride", ndim)
+    dilations = positive_ints(dilation, "dilation", ndim)
     if bias is not None:
         bias = np.asarray(bias)
         if bias.shape != (kernel.shape[-1],):

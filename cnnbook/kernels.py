@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnbook._arguments import is_int, positive_int
+
 __all__ = [
     "box_blur",
     "gaussian",
@@ -20,7 +22,7 @@ __all__ = [
 
 
 def _odd_size(size, name="size"):
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1 or size % 2 == 0:
+    if not is_int(size) or size < 1 or size % 2 == 0:
         raise ValueError(f"{name} must be a positive odd int. Received: {name}={size!r}")
     return size
 
@@ -35,8 +37,7 @@ def box_blur(size=3):
            [0.1111, 0.1111, 0.1111],
            [0.1111, 0.1111, 0.1111]])
     """
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"size must be a positive int. Received: size={size!r}")
+    size = positive_int(size, "size")
     return np.full((size, size), 1.0 / size**2)
 
 

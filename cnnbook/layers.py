@@ -12,16 +12,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from cnnbook._arguments import positive_int, positive_ints
+
 __all__ = ["DropConnectDense", "StochasticPooling2D"]
-
-
-def _positive_pair(value, name):
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
-        raise ValueError(
-            f"{name} must be a positive int or a pair of them. Received: {name}={value!r}"
-        )
-    return pair
 
 
 @keras.saving.register_keras_serializable(package="cnnbook")
@@ -50,8 +43,7 @@ class DropConnectDense(keras.layers.Layer):
 
     def __init__(self, units, rate, activation=None, use_bias=True, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"units must be a positive int. Received: units={units!r}")
+        units = positive_int(units, "units")
         if not 0 <= rate < 1:
             raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
         self.units, self.rate, self.use_bias, self.seed = units, float(rate), use_bias, seed
@@ -116,8 +108,8 @@ class StochasticPooling2D(keras.layers.Layer):
 
     def __init__(self, pool_size=2, strides=None, padding="valid", seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = _positive_pair(pool_size, "pool_size")
-        self.strides = self.pool_size if strides is None else _positive_pair(strides, "strides")
+        self.pool_size = positive_ints(pool_size, "pool_size", 2)
+        self.strides = self.pool_size if strides is None else positive_ints(strides, "strides", 2)
         if padding not in ("valid", "same"):
             raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
         self.padding, self.seed = padding, seed

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnbook.conv import _AXIS_NAMES, _padded_shape, _positive_ints, padding_amounts
+from cnnbook._arguments import positive_ints
+from cnnbook.conv import _AXIS_NAMES, _padded_shape, padding_amounts
 
 __all__ = [
     "avg_pool1d",
@@ -40,8 +41,8 @@ def _prepare_pool(x, pool_size, stride, padding, ndim):
             f"x must be {ndim + 2}-D (batch, {', '.join(_AXIS_NAMES[ndim])}, channels). "
             f"Received: x.shape={x.shape}"
         )
-    pool_sizes = _positive_ints(pool_size, "pool_size", ndim)
-    strides = pool_sizes if stride is None else _positive_ints(stride, "stride", ndim)
+    pool_sizes = positive_ints(pool_size, "pool_size", ndim)
+    strides = pool_sizes if stride is None else positive_ints(stride, "stride", ndim)
     if padding not in ("valid", "same"):
         raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
     pads = tuple(

@@ -56,3 +56,17 @@ def test_stochastic_pooling_needs_known_channels():
         StochasticPooling2D().build((None, 8, 8, None))
     with pytest.raises(ValueError, match="Received: input_shape"):
         StochasticPooling2D()(keras.Input((8, 8)))
+
+
+def test_keras_layers_take_numpy_integers_and_reject_bools():
+    import numpy as np
+
+    pytest.importorskip("keras")
+    from cnnbook.layers import DropConnectDense, StochasticPooling2D
+
+    assert DropConnectDense(np.int64(3), 0.5).units == 3
+    assert StochasticPooling2D(np.int64(2)).pool_size == (2, 2)
+    with pytest.raises(ValueError, match="units must be a positive int. Received: units=True"):
+        DropConnectDense(True, 0.5)
+    with pytest.raises(TypeError, match="pool_size must be an int or a sequence of 2 ints"):
+        StochasticPooling2D(True)

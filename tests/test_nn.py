@@ -358,3 +358,17 @@ def test_poolings_are_siblings_not_kinds_of_max_pooling():
     assert not issubclass(nn.AvgPool2D, nn.MaxPool2D)
     assert not issubclass(nn.StochasticPool2D, nn.MaxPool2D)
     assert repr(nn.AvgPool2D(3)) == "AvgPool2D(3)"
+
+
+def test_integer_arguments_accept_numpy_integers_and_reject_bools():
+    import cnnbook
+
+    assert nn.Conv2D(np.int64(3), np.int64(2)).kernel_size == (2, 2)
+    assert nn.Dense(np.int64(4)).units == 4
+    for make in (lambda: nn.Conv2D(True, 3), lambda: nn.Dense(True)):
+        with pytest.raises(ValueError, match="must be a positive int. Received: .*=True"):
+            make()
+    x = np.ones((1, 5, 5, 1))
+    assert cnnbook.conv2d(x, np.ones((3, 3, 1, 1)), stride=np.int64(2)).shape == (1, 2, 2, 1)
+    with pytest.raises(TypeError, match="stride must be an int"):
+        cnnbook.conv2d(x, np.ones((3, 3, 1, 1)), stride=True)

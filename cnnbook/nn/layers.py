@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnbook._arguments import positive_int, positive_ints
 from cnnbook.conv import _conv_backward, _prepare_conv, conv2d
 from cnnbook.pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 
@@ -162,10 +163,8 @@ class Conv2D(Layer):
         self, filters, kernel_size, strides=1, padding="valid", activation=None, use_bias=True
     ):
         super().__init__()
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"filters must be a positive int. Received: filters={filters!r}")
-        self.filters = filters
-        self.kernel_size = (kernel_size,) * 2 if isinstance(kernel_size, int) else kernel_size
+        self.filters = positive_int(filters, "filters")
+        self.kernel_size = positive_ints(kernel_size, "kernel_size", 2)
         self.strides, self.padding = strides, padding
         self.activation, self.use_bias = activation, use_bias
 
@@ -212,9 +211,8 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True):
         super().__init__()
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"units must be a positive int. Received: units={units!r}")
-        self.units, self.activation, self.use_bias = units, activation, use_bias
+        self.units = positive_int(units, "units")
+        self.activation, self.use_bias = activation, use_bias
 
     def build(self, input_shape, rng):
         if len(input_shape) != 1:

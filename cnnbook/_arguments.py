@@ -1,0 +1,56 @@
+"""Argument checks that every module shares: one idea of what an integer argument is.
+
+An integer argument may be a Python ``int`` or a NumPy integer (``np.int64(3)``, as
+array arithmetic returns them); ``True`` and ``False`` are rejected, although Python
+counts them as integers, because passing one where a size is expected is a mistake.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+__all__ = ["is_int", "positive_int", "positive_ints"]
+
+
+def is_int(value):
+    """Whether ``value`` is an integer argument: an int or NumPy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def positive_int(value, name):
+    """``value`` as an int >= 1, or a ValueError that names the argument.
+
+    >>> import numpy as np
+    >>> positive_int(np.int64(3), "units")
+    3
+    >>> positive_int(True, "units")
+    Traceback (most recent call last):
+    ...
+    ValueError: units must be a positive int. Received: units=True
+    """
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+    return int(value)
+
+
+def positive_ints(value, name, ndim):
+    """``value`` (an int or a sequence of ``ndim`` ints) as a tuple of ``ndim`` ints >= 1.
+
+    Raises TypeError for anything that is not such an int or sequence, ValueError for
+    an int below 1.
+
+    >>> positive_ints(2, "stride", 2)
+    (2, 2)
+    """
+    values = (value,) * ndim if is_int(value) else value
+    try:
+        values = tuple(values)
+    except TypeError:
+        values = None
+    if values is None or len(values) != ndim or not all(is_int(v) for v in values):
+        raise TypeError(
+            f"{name} must be an int or a sequence of {ndim} ints. Received: {name}={value!r}"
+        )
+    if any(v < 1 for v in values):
+        raise ValueError(f"{name} must be positive. Received: {name}={value!r}")
+    return tuple(int(v) for v in values)
