@@ -125,8 +125,9 @@ def trace(model, input_shape=None):
     Parameters
     ----------
     model : keras.Sequential
-        Built from the layers listed in ``_RULES``: Conv2D, pooling, Flatten, Dense,
-        Dropout, BatchNormalization, activations, augmentation and Normalization.
+        Built from these layers: Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
+        Dense, Dropout, Activation, ReLU, BatchNormalization, GlobalAveragePooling2D,
+        GlobalMaxPooling2D, RandomFlip, RandomTranslation and Normalization.
     input_shape : tuple of int, optional
         Shape of one example, e.g. ``(32, 32, 3)``; default: the model's input shape.
 
@@ -147,8 +148,7 @@ def trace(model, input_shape=None):
         rule = _RULES.get(kind)
         if rule is None:
             raise ValueError(
-                f"trace() covers {', '.join(k for k, r in _RULES.items() if r)}; "
-                f"received a {kind} layer ({layer.name!r})"
+                f"trace() covers {', '.join(_RULES)}; received a {kind} layer ({layer.name!r})"
             )
         shape, parameters, formula, multiply_adds = rule(layer.get_config(), shape)
         rows.append(LayerInfo(layer.name, kind, shape, parameters, formula, multiply_adds))

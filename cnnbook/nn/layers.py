@@ -18,7 +18,17 @@ import numpy as np
 
 from cnnbook._arguments import positive_int, positive_ints
 from cnnbook.conv import _conv_backward, _prepare_conv, conv2d
-from cnnbook.pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from cnnbook.pool import (
+    _cells,
+    _padded_shape,
+    _prepare_pool,
+    _unpad,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
+from cnnbook.regularization import _pool_windows, _stochastic_pool
 
 __all__ = [
     "AvgPool2D",
@@ -389,16 +399,12 @@ class StochasticPool2D(_Pool2D):
         self.rng = np.random.default_rng(seed)
 
     def forward(self, x, training=False):
-        from cnnbook.regularization import _pool_windows, _stochastic_pool
-
         self.input, self.training = x, training
         self.windows = _pool_windows(x, self.pool_size, self.strides, self.padding)
         output, self.chosen = _stochastic_pool(self.windows, training, self.rng)
         return output
 
     def backward(self, grad_output, need_input_gradient=True):
-        from cnnbook.pool import _cells, _padded_shape, _prepare_pool, _unpad
-
         x, pool_sizes, strides, pads, out_shape = _prepare_pool(
             self.input, self.pool_size, self.strides, self.padding, 2
         )
