@@ -8,8 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import cnnbook
+from cnnbook.datasets import CIFAR10_CLASSES
 
 #: The Keras backends a test can run code under, each with the package it needs.
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -23,6 +25,38 @@ def tf():
 @pytest.fixture
 def rng():
     return np.random.default_rng(seed=1234)
+
+
+@pytest.fixture(scope="session")
+def keras(tf):
+    """Keras on TensorFlow, imported after TensorFlow's quiet import."""
+    import keras
+
+    return keras
+
+
+def _make_image_tree(root, rng, per_class=2, suffix=".png", classes=CIFAR10_CLASSES):
+    """train/<class>/ and test/<class>/ of lossless PNG (or JPEG) files."""
+    expected = {}
+    for split in ("train", "test"):
+        images, labels = [], []
+        for label, name in enumerate(CIFAR10_CLASSES):
+            if name not in classes:
+                continue
+            (root / split / name).mkdir(parents=True)
+            for index in range(per_class):
+                pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{index:04d}{suffix}")
+                images.append(pixels)
+                labels.append(label)
+        expected[split] = (np.stack(images), np.array(labels))
+    return expected["train"], expected["test"]
+
+
+@pytest.fixture
+def make_image_tree():
+    """``make_image_tree(root, rng, ...)``: a CIFAR-10-like class-folder tree of images."""
+    return _make_image_tree
 
 
 def _run_under_backend(backend, script, timeout=600):

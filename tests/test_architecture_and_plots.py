@@ -18,13 +18,6 @@ from cnnbook.plots import (
 matplotlib.use("Agg")
 
 
-@pytest.fixture
-def keras(tf):
-    import keras
-
-    return keras
-
-
 def tutorial_model(keras):
     return keras.Sequential(
         [

@@ -156,36 +156,18 @@ def test_archive_members_are_never_extracted(monkeypatch, binary_copy, tmp_path)
     assert sorted(tmp_path.rglob("*")) == before
 
 
-def make_image_tree(root, rng, per_class=2, suffix=".png", classes=CIFAR10_CLASSES):
-    """train/<class>/ and test/<class>/ of lossless PNG (or JPEG) files."""
-    expected = {}
-    for split in ("train", "test"):
-        images, labels = [], []
-        for label, name in enumerate(CIFAR10_CLASSES):
-            if name not in classes:
-                continue
-            (root / split / name).mkdir(parents=True)
-            for index in range(per_class):
-                pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(root / split / name / f"{index:04d}{suffix}")
-                images.append(pixels)
-                labels.append(label)
-        expected[split] = (np.stack(images), np.array(labels))
-    return expected["train"], expected["test"]
-
-
-def test_image_folder_tree(tmp_path, rng):
+def test_image_folder_tree(tmp_path, rng, make_image_tree):
     expected = make_image_tree(tmp_path / "cifar10", rng)
     assert_same(load_cifar10(tmp_path / "cifar10"), expected)
 
 
-def test_image_tree_inside_an_archive(tmp_path, rng):
+def test_image_tree_inside_an_archive(tmp_path, rng, make_image_tree):
     expected = make_image_tree(tmp_path / "cifar10", rng)
     archive = archive_of(tmp_path / "cifar10", tmp_path / "cifar10-png.tar.gz")
     assert_same(load_cifar10(archive), expected)
 
 
-def test_jpeg_images_are_read(tmp_path, rng):
+def test_jpeg_images_are_read(tmp_path, rng, make_image_tree):
     make_image_tree(tmp_path / "jpeg", rng, per_class=1, suffix=".jpg")
     (x_train, y_train), (x_test, _) = load_cifar10(tmp_path / "jpeg")
     assert x_train.shape == (10, 32, 32, 3) and x_test.shape == (10, 32, 32, 3)
@@ -322,21 +304,21 @@ def test_file_that_is_not_an_archive(tmp_path):
         load_cifar10(path)
 
 
-def test_corrupt_image_is_named(tmp_path, rng):
+def test_corrupt_image_is_named(tmp_path, rng, make_image_tree):
     make_image_tree(tmp_path, rng, per_class=1)
     (tmp_path / "test" / "cat" / "0000.png").write_bytes(b"not a png")
     with pytest.raises(DatasetError, match=r"test/cat/0000.png' is not a readable image"):
         load_cifar10(tmp_path)
 
 
-def test_image_of_wrong_size_is_named(tmp_path, rng):
+def test_image_of_wrong_size_is_named(tmp_path, rng, make_image_tree):
     make_image_tree(tmp_path, rng, per_class=1)
     Image.new("RGB", (64, 48)).save(tmp_path / "train" / "dog" / "0000.png")
     with pytest.raises(DatasetError, match=r"dog/0000.png' is 64x48 pixels"):
         load_cifar10(tmp_path)
 
 
-def test_missing_class_folder_is_named(tmp_path, rng):
+def test_missing_class_folder_is_named(tmp_path, rng, make_image_tree):
     make_image_tree(tmp_path, rng, per_class=1, classes=CIFAR10_CLASSES[:-1])
     with pytest.raises(DatasetError, match="no images in train/truck/"):
         load_cifar10(tmp_path)
@@ -345,7 +327,9 @@ def test_missing_class_folder_is_named(tmp_path, rng):
 # ---- which copy ------------------------------------------------------------------------
 
 
-def test_cifar10_copy_names_each_kind_of_copy(monkeypatch, binary_copy, tmp_path, rng):
+def test_cifar10_copy_names_each_kind_of_copy(
+    monkeypatch, binary_copy, tmp_path, rng, make_image_tree
+):
     folder, _ = binary_copy
     assert cifar10_copy(folder) == "official binary files"
     assert cifar10_copy(folder.parent) == "official binary files"

@@ -22,9 +22,8 @@ from cnnbook.nn import (
 
 
 @pytest.fixture
-def keras(tf):
-    import keras
-
+def keras(keras):
+    """conftest's Keras, with its random draws seeded for each test."""
     keras.utils.set_random_seed(0)
     return keras
 

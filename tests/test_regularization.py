@@ -14,13 +14,6 @@ from cnnbook.regularization import (
 
 
 @pytest.fixture
-def keras(tf):
-    import keras
-
-    return keras
-
-
-@pytest.fixture
 def layers(tf):
     from cnnbook import layers
 

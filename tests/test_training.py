@@ -6,12 +6,11 @@ import pytest
 
 from cnnbook.plots import plot_validation_curves
 from cnnbook.training import cifar10_subsets, predict_with_flip, train_and_evaluate
-from tests.test_datasets import make_image_tree
 
 matplotlib.use("Agg")
 
 
-def test_subsets_are_disjoint_scaled_and_checked(tmp_path, rng):
+def test_subsets_are_disjoint_scaled_and_checked(tmp_path, rng, make_image_tree):
     make_image_tree(tmp_path, rng, per_class=3)  # 30 training and 30 test images
     data = cifar10_subsets(20, 10, 5, source=tmp_path)
     assert [len(data[part][0]) for part in ("train", "validation", "test")] == [20, 10, 5]
