@@ -53,6 +53,7 @@ from cnnbook.pool import (
     max_pool1d,
     max_pool2d,
     max_pool2d_backward,
+    max_pool2d_reference,
 )
 from cnnbook.runtime import (
     budget,
@@ -92,6 +93,7 @@ __all__ = [
     "max_pool1d",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_pool2d_reference",
     "numerical_gradient",
     "padding_amounts",
     "smoke_mode",

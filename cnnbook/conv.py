@@ -37,7 +37,49 @@ _PADDING_MODES = ("valid", "same", "full")
 
 
 # --------------------------------------------------------------------------------------
-# Argument checking shared by every function
+# The readable version first: a convolution layer as loops
+# --------------------------------------------------------------------------------------
+
+
+def conv2d_reference(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
+    """:func:`conv2d` written as loops: slow, short, and obviously right.
+
+    Same arguments, checks and result as :func:`conv2d`; use it to read what a
+    convolution layer does, and to test faster code against.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(size=(2, 5, 5, 3))
+    >>> kernel = np.random.default_rng(1).normal(size=(3, 3, 3, 4))
+    >>> np.allclose(conv2d_reference(x, kernel, stride=2), conv2d(x, kernel, stride=2))
+    True
+    """
+    x, kernel, bias, (stride_h, stride_w), pads, (dil_h, dil_w) = _prepare_conv(
+        x, kernel, bias, stride, padding, dilation, ndim=2
+    )
+    padded = np.pad(x, ((0, 0), *pads, (0, 0)))
+    kernel_height, kernel_width, _, out_channels = kernel.shape
+    out_height = conv_output_size(x.shape[1], kernel_height, stride_h, pads[0], dil_h)
+    out_width = conv_output_size(x.shape[2], kernel_width, stride_w, pads[1], dil_w)
+    output = np.zeros((x.shape[0], out_height, out_width, out_channels), dtype=x.dtype)
+    for i in range(out_height):
+        for j in range(out_width):
+            top, left = i * stride_h, j * stride_w
+            window = padded[
+                :,
+                top : top + dil_h * (kernel_height - 1) + 1 : dil_h,
+                left : left + dil_w * (kernel_width - 1) + 1 : dil_w,
+                :,
+            ]  # (batch, kernel_height, kernel_width, in_channels)
+            for o in range(out_channels):
+                output[:, i, j, o] = np.sum(window * kernel[:, :, :, o], axis=(1, 2, 3))
+    if bias is not None:
+        output += bias
+    return output
+
+
+# --------------------------------------------------------------------------------------
+# Window arithmetic shared by every function: padding amounts and output sizes
 # --------------------------------------------------------------------------------------
 
 
@@ -436,7 +478,11 @@ def _cache_sized_blocks(windows_shape, itemsize):
 
 
 def _patch_blocks(windows):
-    """Yield ``(block index, patch matrix)``: windows flattened to rows, block by block."""
+    """Yield ``(block index, patch matrix)``: windows flattened to rows, block by block.
+
+    For speed only: the result is the same as one patch matrix of all the windows
+    (see :func:`_cache_sized_blocks`); :func:`conv2d_reference` shows the computation.
+    """
     taps = int(np.prod(windows.shape[windows.ndim // 2 :]))  # kernel taps times channels
     for images, rows in _cache_sized_blocks(windows.shape, windows.itemsize):
         yield (images, rows), windows[images, rows].reshape(-1, taps)
@@ -698,40 +744,3 @@ def _conv_backward(grad_output, x, kernel, strides, pads, dilations, need_input_
     inside = tuple(slice(before, before + n) for (before, _), n in zip(pads, x.shape[1:-1]))
     grad_x = grad_padded[(slice(None), *inside)]
     return grad_x, grad_weights.reshape(kernel.shape), grad_bias
-
-
-def conv2d_reference(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
-    """:func:`conv2d` written as loops: slow, short, and obviously right.
-
-    Same arguments, checks and result as :func:`conv2d`; use it to read what a
-    convolution layer does, and to test faster code against.
-
-    Examples
-    --------
-    >>> x = np.random.default_rng(0).normal(size=(2, 5, 5, 3))
-    >>> kernel = np.random.default_rng(1).normal(size=(3, 3, 3, 4))
-    >>> np.allclose(conv2d_reference(x, kernel, stride=2), conv2d(x, kernel, stride=2))
-    True
-    """
-    x, kernel, bias, (stride_h, stride_w), pads, (dil_h, dil_w) = _prepare_conv(
-        x, kernel, bias, stride, padding, dilation, ndim=2
-    )
-    padded = np.pad(x, ((0, 0), *pads, (0, 0)))
-    kernel_height, kernel_width, _, out_channels = kernel.shape
-    out_height = conv_output_size(x.shape[1], kernel_height, stride_h, pads[0], dil_h)
-    out_width = conv_output_size(x.shape[2], kernel_width, stride_w, pads[1], dil_w)
-    output = np.zeros((x.shape[0], out_height, out_width, out_channels), dtype=x.dtype)
-    for i in range(out_height):
-        for j in range(out_width):
-            top, left = i * stride_h, j * stride_w
-            window = padded[
-                :,
-                top : top + dil_h * (kernel_height - 1) + 1 : dil_h,
-                left : left + dil_w * (kernel_width - 1) + 1 : dil_w,
-                :,
-            ]  # (batch, kernel_height, kernel_width, in_channels)
-            for o in range(out_channels):
-                output[:, i, j, o] = np.sum(window * kernel[:, :, :, o], axis=(1, 2, 3))
-    if bias is not None:
-        output += bias
-    return output

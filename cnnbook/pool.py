@@ -30,6 +30,7 @@ __all__ = [
     "max_pool1d",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_pool2d_reference",
 ]
 
 
@@ -128,6 +129,31 @@ def _avg_pool(x, pool_size, stride, padding, ndim):
     if padding == "valid":
         return total / np.prod(pool_sizes, dtype=x.dtype)
     return total / _counts(x, pool_sizes, strides, pads, out_shape).astype(x.dtype)
+
+
+def max_pool2d_reference(x, pool_size=2, stride=None, padding="valid"):
+    """:func:`max_pool2d` written as loops: slow, short, and obviously right.
+
+    Same arguments, checks and result as :func:`max_pool2d`; use it to read what max
+    pooling does, and to test faster code against.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(size=(2, 5, 5, 3))
+    >>> np.array_equal(max_pool2d_reference(x, 3, 2, "same"), max_pool2d(x, 3, 2, "same"))
+    True
+    """
+    x, (pool_height, pool_width), (stride_h, stride_w), pads, (out_height, out_width) = (
+        _prepare_pool(x, pool_size, stride, padding, ndim=2)
+    )
+    padded = _pad(x, pads, -np.inf)  # padded cells never win
+    output = np.empty((x.shape[0], out_height, out_width, x.shape[-1]), dtype=x.dtype)
+    for i in range(out_height):
+        for j in range(out_width):
+            top, left = i * stride_h, j * stride_w
+            window = padded[:, top : top + pool_height, left : left + pool_width, :]
+            output[:, i, j, :] = window.max(axis=(1, 2))
+    return output
 
 
 def max_pool2d(x, pool_size=2, stride=None, padding="valid"):

@@ -13,6 +13,7 @@ from cnnbook import (
     max_pool1d,
     max_pool2d,
     max_pool2d_backward,
+    max_pool2d_reference,
 )
 
 CASES = [
@@ -153,3 +154,15 @@ def test_backward_rejects_grad_output_of_wrong_shape():
     for backward in (max_pool2d_backward, avg_pool2d_backward):
         with pytest.raises(ValueError, match=r"pooled output's shape \(1, 2, 2, 1\)"):
             backward(np.zeros((1, 4, 4, 1)), x)
+
+
+@pytest.mark.parametrize(
+    ("pool_size", "stride", "padding"),
+    [(2, None, "valid"), (3, 2, "same"), ((2, 3), 1, "valid"), (3, 3, "same"), (2, (1, 2), "same")],
+)
+def test_max_pool2d_equals_its_loop_reference(rng, pool_size, stride, padding):
+    x = rng.normal(size=(2, 7, 6, 3))
+    np.testing.assert_array_equal(
+        max_pool2d(x, pool_size, stride, padding),
+        max_pool2d_reference(x, pool_size, stride, padding),
+    )
