@@ -13,6 +13,8 @@ Two families live here:
 
 All window arithmetic (output sizes, TensorFlow's split of "same" padding) is in
 :func:`conv_output_size` and :func:`padding_amounts`, shared by every function.
+
+Used by chapters 1, 3, 4, 5, 6, 8b and 10.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Where it looks, in order: the ``source`` argument, the folder named by the
 environment variable ``CNNBOOK_DATA_DIR``, the per-user cache folder
 (:func:`cache_dir`), and finally a download of the official archive into that
 cache, checked before it is kept.
+
+Used by chapters 4, 7, 9a, 9b, 9c, 10 and 11.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ A hand-written gradient is easy to get subtly wrong. The central difference
 
 needs nothing but the forward function, and is accurate to ``O(h^2)``: comparing
 the two is the standard test of a backward pass.
+
+Used by chapter 8b.
 """
 
 from __future__ import annotations

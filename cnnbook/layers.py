@@ -5,6 +5,8 @@ backend (TensorFlow, JAX, PyTorch); seeded with a ``keras.random.SeedGenerator``
 registered as serializable, so a saved model loads back with them. Their NumPy
 references are :func:`cnnbook.regularization.dropconnect_dense` and
 :func:`cnnbook.regularization.stochastic_pool2d`.
+
+Used by chapter 11.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Keras models that the book builds more than once."""
+"""Keras models that the book builds more than once.
+
+Used by chapters 9a, 9b and 9c.
+"""
 
 from __future__ import annotations
 

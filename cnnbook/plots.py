@@ -2,6 +2,8 @@
 
 Every figure in the book goes through :func:`use_style` so that fonts, sizes and
 colours agree from chapter to chapter.
+
+Used by every chapter.
 """
 
 from __future__ import annotations

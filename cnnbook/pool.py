@@ -14,6 +14,8 @@ average, as in TensorFlow and Keras).
 The computation loops over the few cells of a window (2 per axis for 2x2) and, for
 each, takes the strided view of the input that holds that cell of every window at
 once: a handful of whole-array NumPy operations, whatever the image size.
+
+Used by chapters 5, 8b and 10.
 """
 
 from __future__ import annotations

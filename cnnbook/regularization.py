@@ -5,6 +5,8 @@ the reference that the layers are tested against: :class:`cnnbook.nn.DropConnect
 and :class:`cnnbook.nn.StochasticPool2D` for NumPy networks (with backward passes), and
 the Keras layers of :mod:`cnnbook.layers`. :class:`EarlyStopping` plugs into
 :meth:`cnnbook.nn.Sequential.fit`.
+
+Used by chapter 11 (and by :mod:`cnnbook.nn`'s regularizing layers).
 """
 
 from __future__ import annotations

@@ -350,3 +350,13 @@ def test_cifar10_copy_without_a_copy_reads_nothing(monkeypatch, tmp_path):
     assert cifar10_copy().startswith("none found")
     with pytest.raises(DatasetNotFoundError, match="does not exist"):
         cifar10_copy(tmp_path / "nowhere")
+
+
+def test_digits_split_is_stratified_and_checked():
+    from cnnbook.datasets import load_digits
+
+    (x_train, y_train), (x_test, y_test) = load_digits(test_fraction=0.5, seed=1)
+    assert len(x_train) + len(x_test) == 1797 and x_train.dtype == np.float32
+    assert abs(np.bincount(y_train) - np.bincount(y_test)).max() <= 1
+    with pytest.raises(ValueError, match="test_fraction must be in"):
+        load_digits(test_fraction=1.0)

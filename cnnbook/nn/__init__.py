@@ -5,6 +5,8 @@ backward passes (``cnnbook.nn.layers``), a :class:`Sequential` model with softma
 cross-entropy and a training loop, and SGD with momentum (``cnnbook.nn.optimizers``).
 :meth:`Sequential.from_keras` builds the NumPy twin of a Keras model, so the two can be
 compared number by number.
+
+Used by chapters 7, 8, 8b, 9c and 11.
 """
 
 from cnnbook.nn.layers import (

@@ -1,0 +1,56 @@
+"""cnnbook.plots: the book's figures draw what they are given, and reject bad input."""
+
+import matplotlib
+import numpy as np
+import pytest
+
+from cnnbook.plots import plot_window_positions, rescale, show_array, show_images, use_style
+
+matplotlib.use("Agg")
+
+
+def test_plots_draw_what_they_are_given():
+    use_style()
+    figure = show_images([np.zeros((4, 4)), np.ones((4, 4, 3))], ["grey", "colour"])
+    assert [ax.get_title() for ax in figure.axes] == ["grey", "colour"]
+    ax = show_array(np.arange(6).reshape(2, 3), highlight=(0, 0, 2, 2))
+    assert len(ax.texts) == 6 and len(ax.patches) == 1
+    figure = plot_window_positions(5, 3, stride=2)
+    assert len([ax for ax in figure.axes if ax.get_title()]) == 4  # a 2x2 output
+    assert figure._suptitle.get_text().endswith("output 2x2")  # every position drawn
+    figure = plot_window_positions(5, 3, padding="same")
+    assert len([ax for ax in figure.axes if ax.get_title()]) == 9
+    assert figure._suptitle.get_text().endswith("(the first 9 of its 25 positions)")
+    matplotlib.pyplot.close("all")
+
+
+def test_plot_errors():
+    with pytest.raises(ValueError, match="images must not be empty"):
+        show_images([])
+    with pytest.raises(ValueError, match="got 1 titles for 2 images"):
+        show_images([np.zeros((2, 2))] * 2, ["one"])
+    with pytest.raises(ValueError, match="array must be 2-D"):
+        show_array(np.zeros(3))
+    with pytest.raises(ValueError, match="does not fit"):
+        plot_window_positions(2, 3)
+
+
+def test_rescale():
+    np.testing.assert_allclose(rescale([[1.0, 3.0]]), [[0.0, 1.0]])
+    np.testing.assert_allclose(rescale(np.ones(3)), [0.5, 0.5, 0.5])
+
+
+def test_learning_curves_and_misclassified():
+    from cnnbook.plots import plot_history, show_misclassified
+
+    figure = plot_history({"loss": [1.0, 0.5], "accuracy": [0.5, 0.8], "val_loss": [1.1, 0.7],
+                           "val_accuracy": [0.4, 0.7]}, title="run")  # fmt: skip
+    assert [ax.get_ylabel() for ax in figure.axes] == ["loss", "accuracy"]
+    assert len(figure.axes[0].lines) == 2
+    with pytest.raises(ValueError, match="history has no 'accuracy'"):
+        plot_history({"loss": [1.0]})
+    images = np.zeros((4, 8, 8, 1))
+    figure = show_misclassified(images, [0, 1, 2, 3], [0, 2, 2, 1], class_names=list("abcd"))
+    assert [ax.get_title() for ax in figure.axes if ax.get_title()] == ["b -> c", "d -> b"]
+    assert show_misclassified(images, [0, 1], [0, 1]) is None
+    matplotlib.pyplot.close("all")
