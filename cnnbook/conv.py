@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnbook._arguments import is_int, positive_ints
+from cnnbook._windows import AXIS_NAMES, extent, padded_shape, tap_slices, unpad
 
 __all__ = [
     "conv1d",
@@ -69,8 +70,8 @@ def conv2d_reference(x, kernel, bias=None, stride=1, padding="valid", dilation=1
             top, left = i * stride_h, j * stride_w
             window = padded[
                 :,
-                top : top + dil_h * (kernel_height - 1) + 1 : dil_h,
-                left : left + dil_w * (kernel_width - 1) + 1 : dil_w,
+                top : top + extent(kernel_height, dil_h) : dil_h,
+                left : left + extent(kernel_width, dil_w) : dil_w,
                 :,
             ]  # (batch, kernel_height, kernel_width, in_channels)
             for o in range(out_channels):
@@ -149,16 +150,16 @@ def padding_amounts(size, kernel_size, stride=1, padding="valid", dilation=1):
     >>> padding_amounts(5, 3, padding="full")
     (2, 2)
     """
-    extent = dilation * (kernel_size - 1) + 1
+    span = extent(kernel_size, dilation)
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0)
         if padding == "same":
             outputs = -(-size // stride)
-            total = max((outputs - 1) * stride + extent - size, 0)
+            total = max((outputs - 1) * stride + span - size, 0)
             return (total // 2, total - total // 2)
         if padding == "full":
-            return (extent - 1, extent - 1)
+            return (span - 1, span - 1)
         raise ValueError(
             f"padding must be one of {_PADDING_MODES}, an int or a pair of ints. "
             f"Received: padding={padding!r}"
@@ -220,8 +221,7 @@ def conv_output_size(size, kernel_size, stride=1, padding="valid", dilation=1):
     (stride,) = positive_ints(stride, "stride", 1)
     (dilation,) = positive_ints(dilation, "dilation", 1)
     before, after = padding_amounts(size, kernel_size, stride, padding, dilation)
-    extent = dilation * (kernel_size - 1) + 1
-    return max((size + before + after - extent) // stride + 1, 0)
+    return max((size + before + after - extent(kernel_size, dilation)) // stride + 1, 0)
 
 
 # --------------------------------------------------------------------------------------
@@ -352,9 +352,6 @@ def convolve2d(image, kernel, mode="valid"):
 # --------------------------------------------------------------------------------------
 
 
-_AXIS_NAMES = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
-
-
 def _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim):
     """Check the arguments of an ``ndim``-D convolution; return them normalised.
 
@@ -363,7 +360,7 @@ def _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim):
     """
     x = np.asarray(x)
     kernel = np.asarray(kernel)
-    axes = _AXIS_NAMES[ndim]
+    axes = AXIS_NAMES[ndim]
     if x.ndim != ndim + 2:
         raise ValueError(
             f"x must be {ndim + 2}-D (batch, {', '.join(axes)}, channels). "
@@ -398,10 +395,9 @@ def _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim):
     else:
         pads = _explicit_padding(padding, ndim)
     for name, (n, k, _, d), (before, after) in zip(axes, spatial, pads):
-        extent = d * (k - 1) + 1
-        if extent > n + before + after:
+        if extent(k, d) > n + before + after:
             raise ValueError(
-                f"kernel {name} {k} (dilated extent {extent}) is larger than the padded "
+                f"kernel {name} {k} (dilated extent {extent(k, d)}) is larger than the padded "
                 f"input {name} {n + before + after} (x.shape={x.shape}, "
                 f"kernel.shape={kernel.shape}, padding={padding!r}, dilation={dilation!r})"
             )
@@ -410,15 +406,6 @@ def _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim):
         dtype = np.result_type(dtype, bias.dtype)
     x, kernel = x.astype(dtype, copy=False), kernel.astype(dtype, copy=False)
     return x, kernel, bias, strides, pads, dilations
-
-
-def _padded_shape(shape, pads):
-    """Shape of a (batch, *spatial, channels) array after padding its spatial axes."""
-    return (
-        shape[0],
-        *(n + before + after for n, (before, after) in zip(shape[1:-1], pads)),
-        shape[-1],
-    )
 
 
 def _output_shape(x, kernel, strides, pads, dilations):
@@ -439,7 +426,7 @@ def _windows(x, kernel, strides, pads, dilations):
     ndim = kernel.ndim - 2
     out_shape = _output_shape(x, kernel, strides, pads, dilations)
     padded = np.pad(x, ((0, 0), *pads, (0, 0))) if any(map(any, pads)) else x
-    extents = [d * (k - 1) + 1 for k, d in zip(kernel.shape[:-2], dilations)]
+    extents = [extent(k, d) for k, d in zip(kernel.shape[:-2], dilations)]
     windows = np.lib.stride_tricks.sliding_window_view(
         padded, extents, axis=tuple(range(1, ndim + 1))
     )  # (batch, *positions, channels, *extents)
@@ -733,16 +720,9 @@ def _conv_backward(grad_output, x, kernel, strides, pads, dilations, need_input_
 
     if not need_input_gradient:
         return None, grad_weights.reshape(kernel.shape), grad_bias
-    grad_padded = np.zeros(_padded_shape(x.shape, pads), x.dtype)
+    grad_padded = np.zeros(padded_shape(x.shape, pads), x.dtype)
     out_shape = expected[1:-1]
-    for tap in np.ndindex(*kernel.shape[:-2]):
-        # Input cells read by this tap in every window: start at tap * dilation,
-        # step by the stride, one per output position.
-        cells = tuple(
-            slice(t * d, t * d + (o - 1) * s + 1, s)
-            for t, d, o, s in zip(tap, dilations, out_shape, strides)
-        )
-        grad_padded[(slice(None), *cells)] += grad_output @ kernel[tap].T
-    inside = tuple(slice(before, before + n) for (before, _), n in zip(pads, x.shape[1:-1]))
-    grad_x = grad_padded[(slice(None), *inside)]
-    return grad_x, grad_weights.reshape(kernel.shape), grad_bias
+    # Each tap sends its share back to the input cells it read, in every window at once.
+    for tap, cells in tap_slices(kernel.shape[:-2], strides, out_shape, dilations):
+        grad_padded[cells] += grad_output @ kernel[tap].T
+    return unpad(grad_padded, pads, x.shape), grad_weights.reshape(kernel.shape), grad_bias

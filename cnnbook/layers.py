@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from cnnbook._arguments import positive_int, positive_ints
+from cnnbook.conv import conv_output_size
 
 __all__ = ["DropConnectDense", "StochasticPooling2D"]
 
@@ -151,8 +152,6 @@ class StochasticPooling2D(keras.layers.Layer):
         return ops.sum(chosen * windows, axis=3)
 
     def compute_output_shape(self, input_shape):
-        from cnnbook.conv import conv_output_size
-
         sizes = [
             conv_output_size(n, k, s, self.padding) if n is not None else None
             for n, k, s in zip(input_shape[1:3], self.pool_size, self.strides)

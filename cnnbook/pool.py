@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnbook._arguments import positive_ints
-from cnnbook.conv import _AXIS_NAMES, _padded_shape, padding_amounts
+from cnnbook._windows import AXIS_NAMES, pad, padded_shape, tap_slices, unpad
+from cnnbook.conv import padding_amounts
 
 __all__ = [
     "avg_pool1d",
@@ -41,7 +42,7 @@ def _prepare_pool(x, pool_size, stride, padding, ndim):
     x = np.asarray(x)
     if x.ndim != ndim + 2:
         raise ValueError(
-            f"x must be {ndim + 2}-D (batch, {', '.join(_AXIS_NAMES[ndim])}, channels). "
+            f"x must be {ndim + 2}-D (batch, {', '.join(AXIS_NAMES[ndim])}, channels). "
             f"Received: x.shape={x.shape}"
         )
     pool_sizes = positive_ints(pool_size, "pool_size", ndim)
@@ -53,7 +54,7 @@ def _prepare_pool(x, pool_size, stride, padding, ndim):
     )
     out_shape = []
     for name, n, k, s, (before, after) in zip(
-        _AXIS_NAMES[ndim], x.shape[1:-1], pool_sizes, strides, pads
+        AXIS_NAMES[ndim], x.shape[1:-1], pool_sizes, strides, pads
     ):
         if k > n + before + after:
             raise ValueError(
@@ -66,35 +67,10 @@ def _prepare_pool(x, pool_size, stride, padding, ndim):
     return x, pool_sizes, strides, pads, tuple(out_shape)
 
 
-def _cells(pool_sizes, strides, out_shape):
-    """For each cell of the window, the slices of the padded input it covers.
-
-    Cell ``(m, n)`` of window ``(i, j)`` is padded input ``(s_h i + m, s_w j + n)``,
-    so one strided slice per cell holds that cell of every window.
-    """
-    for cell in np.ndindex(*pool_sizes):
-        yield (
-            slice(None),
-            *(slice(c, c + (o - 1) * s + 1, s) for c, o, s in zip(cell, out_shape, strides)),
-            slice(None),
-        )
-
-
-def _pad(x, pads, value):
-    if not any(map(any, pads)):
-        return x
-    return np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=value)
-
-
-def _unpad(padded, pads, shape):
-    inside = tuple(slice(before, before + n) for (before, _), n in zip(pads, shape[1:-1]))
-    return padded[(slice(None), *inside)]
-
-
 def _counts(x, pool_sizes, strides, pads, out_shape):
     """How many real (not padding) cells each window holds, shaped to broadcast."""
-    ones = _pad(np.ones((1, *x.shape[1:-1], 1)), pads, 0.0)
-    return sum(ones[cells] for cells in _cells(pool_sizes, strides, out_shape))
+    ones = pad(np.ones((1, *x.shape[1:-1], 1)), pads, 0.0)
+    return sum(ones[cells] for _, cells in tap_slices(pool_sizes, strides, out_shape))
 
 
 def _reduce_windows(padded, pool_sizes, strides, out_shape, combine):
@@ -121,13 +97,13 @@ def _reduce_windows(padded, pool_sizes, strides, out_shape, combine):
 
 def _max_pool(x, pool_size, stride, padding, ndim):
     x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, ndim)
-    padded = _pad(x, pads, -np.inf)
+    padded = pad(x, pads, -np.inf)
     return _reduce_windows(padded, pool_sizes, strides, out_shape, np.maximum)
 
 
 def _avg_pool(x, pool_size, stride, padding, ndim):
     x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, ndim)
-    total = _reduce_windows(_pad(x, pads, 0.0), pool_sizes, strides, out_shape, np.add)
+    total = _reduce_windows(pad(x, pads, 0.0), pool_sizes, strides, out_shape, np.add)
     if padding == "valid":
         return total / np.prod(pool_sizes, dtype=x.dtype)
     return total / _counts(x, pool_sizes, strides, pads, out_shape).astype(x.dtype)
@@ -148,7 +124,7 @@ def max_pool2d_reference(x, pool_size=2, stride=None, padding="valid"):
     x, (pool_height, pool_width), (stride_h, stride_w), pads, (out_height, out_width) = (
         _prepare_pool(x, pool_size, stride, padding, ndim=2)
     )
-    padded = _pad(x, pads, -np.inf)  # padded cells never win
+    padded = pad(x, pads, -np.inf)  # padded cells never win
     output = np.empty((x.shape[0], out_height, out_width, x.shape[-1]), dtype=x.dtype)
     for i in range(out_height):
         for j in range(out_width):
@@ -235,19 +211,19 @@ def max_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
     """
     x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
     grad_output = _check_grad_output(grad_output, x, out_shape)
-    padded = _pad(x, pads, -np.inf)
+    padded = pad(x, pads, -np.inf)
     # Find each window's winning cell: the first cell whose value beats all before it.
     best = np.full(grad_output.shape, -np.inf, dtype=x.dtype)
     winner = np.zeros(grad_output.shape, dtype=np.intp)
-    cells = list(_cells(pool_sizes, strides, out_shape))
+    cells = [cell for _, cell in tap_slices(pool_sizes, strides, out_shape)]
     for index, cell in enumerate(cells):
         better = padded[cell] > best
         best[better] = padded[cell][better]
         winner[better] = index
-    grad_padded = np.zeros(_padded_shape(x.shape, pads), dtype=x.dtype)
+    grad_padded = np.zeros(padded_shape(x.shape, pads), dtype=x.dtype)
     for index, cell in enumerate(cells):
         grad_padded[cell] += np.where(winner == index, grad_output, 0.0)
-    return _unpad(grad_padded, pads, x.shape)
+    return unpad(grad_padded, pads, x.shape)
 
 
 def avg_pool2d(x, pool_size=2, stride=None, padding="valid"):
@@ -311,10 +287,10 @@ def avg_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
     x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
     grad_output = _check_grad_output(grad_output, x, out_shape)
     share = grad_output / _counts(x, pool_sizes, strides, pads, out_shape)
-    grad_padded = np.zeros(_padded_shape(x.shape, pads), dtype=x.dtype)
-    for cell in _cells(pool_sizes, strides, out_shape):
+    grad_padded = np.zeros(padded_shape(x.shape, pads), dtype=x.dtype)
+    for _, cell in tap_slices(pool_sizes, strides, out_shape):
         grad_padded[cell] += share
-    return _unpad(grad_padded, pads, x.shape)
+    return unpad(grad_padded, pads, x.shape)
 
 
 def _check_grad_output(grad_output, x, out_shape):

@@ -17,12 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from cnnbook._arguments import positive_int, positive_ints
+from cnnbook._windows import padded_shape, tap_slices, unpad
 from cnnbook.conv import _conv_backward, _prepare_conv, conv2d
 from cnnbook.pool import (
-    _cells,
-    _padded_shape,
     _prepare_pool,
-    _unpad,
     avg_pool2d,
     avg_pool2d_backward,
     max_pool2d,
@@ -419,8 +417,8 @@ class StochasticPool2D(_Pool2D):
             safe = np.where(total > 0, total, 1.0)
             weights = np.where(total > 0, (2 * self.windows * safe - squares) / safe**2, 0.0)
         weights = weights * (self.windows > 0)  # negative inputs were clipped to 0
-        grad_padded = np.zeros(_padded_shape(x.shape, pads), dtype=x.dtype)
+        grad_padded = np.zeros(padded_shape(x.shape, pads), dtype=x.dtype)
         share = grad_output[..., None] * weights
-        for index, cells in enumerate(_cells(pool_sizes, strides, out_shape)):
+        for index, (_, cells) in enumerate(tap_slices(pool_sizes, strides, out_shape)):
             grad_padded[cells] += share[..., index]
-        return _unpad(grad_padded, pads, x.shape)
+        return unpad(grad_padded, pads, x.shape)

@@ -1,0 +1,70 @@
+"""Window arithmetic, in one place: what convolution, pooling and their backward passes
+share.
+
+A window of ``k`` taps spaced ``d`` apart (dilation) spans :func:`extent` cells. Padding
+adds ``(before, after)`` zeros on each spatial axis (:func:`padded_shape`, :func:`pad`,
+:func:`unpad`). For each tap of the window, :func:`tap_slices` gives the strided slice of
+the padded input that holds that tap's cell in *every* window at once, which is how the
+poolings and the backward passes stay vectorised. The public formulas built on these,
+:func:`cnnbook.conv.padding_amounts` and :func:`cnnbook.conv.conv_output_size`, live in
+:mod:`cnnbook.conv`; integer checks live in ``cnnbook._arguments``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["AXIS_NAMES", "extent", "pad", "padded_shape", "tap_slices", "unpad"]
+
+#: The names of the spatial axes, for error messages, by number of spatial axes.
+AXIS_NAMES = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def extent(kernel_size, dilation=1):
+    """Cells a window of ``kernel_size`` taps spaced ``dilation`` apart spans: d (k - 1) + 1.
+
+    >>> extent(3), extent(3, dilation=2)
+    (3, 5)
+    """
+    return dilation * (kernel_size - 1) + 1
+
+
+def padded_shape(shape, pads):
+    """Shape of a (batch, *spatial, channels) array after padding its spatial axes."""
+    return (
+        shape[0],
+        *(n + before + after for n, (before, after) in zip(shape[1:-1], pads)),
+        shape[-1],
+    )
+
+
+def pad(x, pads, value=0.0):
+    """``x`` with ``pads`` = ((before, after), ...) cells of ``value`` on its spatial axes."""
+    if not any(map(any, pads)):
+        return x
+    return np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=value)
+
+
+def unpad(padded, pads, shape):
+    """The inside of ``padded``: the cells of the original array of ``shape``."""
+    inside = tuple(slice(before, before + n) for (before, _), n in zip(pads, shape[1:-1]))
+    return padded[(slice(None), *inside)]
+
+
+def tap_slices(window_shape, strides, out_shape, dilations=None):
+    """For each tap of the window, the padded input's cells that tap reads in every window.
+
+    Tap ``t`` of window ``i`` reads padded cell ``s i + d t`` on each axis, so one strided
+    slice per tap holds that tap's cell of every window. Yields ``(tap, index)``, where
+    ``index`` selects those cells from a (batch, *spatial, channels) array.
+
+    >>> [index[1] for _, index in tap_slices((2,), (2,), (3,))]
+    [slice(0, 5, 2), slice(1, 6, 2)]
+    """
+    dilations = dilations or (1,) * len(window_shape)
+    for tap in np.ndindex(*window_shape):
+        spatial = (
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, dilations, out_shape, strides)
+        )
+        yield tap, (slice(None), *spatial, slice(None))
