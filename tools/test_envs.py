@@ -34,6 +34,9 @@ TEST_TOOLS = ["pytest>=8.0", "pytest-xdist>=3.5", "nbval>=0.11", "ipykernel>=6.1
 #: PyTorch's CPU build, which pip takes from this machine's disk (see README).
 TORCH = "torch==2.13.0"
 PIP = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+#: pip caches the wheel it builds from a local folder under the folder's address, so a
+#: second run from the same checkout would install the first run's code: build afresh.
+FRESH = ["--no-cache-dir"]
 
 
 def find_python(preferred=("3.12", "3.11")):
@@ -118,7 +121,7 @@ def colab():
     if "cnnbook" in freeze(venv_python):  # from an earlier run: install it afresh
         run([venv_python, "-m", "pip", "uninstall", "--quiet", "--yes", "cnnbook"])
     before = freeze(venv_python)
-    run([venv_python, *PIP, colab_requirement()])  # what the Colab cell does
+    run([venv_python, *PIP, *FRESH, colab_requirement()])  # what the Colab cell does
     after = freeze(venv_python)
     changed = {
         name: (before.get(name), after.get(name))
@@ -138,7 +141,7 @@ def backend(name):
     python, version = find_python(("3.11", "3.12"))
     extras = [TORCH] if name == "torch" else []
     venv_python = environment(name, python, [*extras, f"{ROOT}[{name},test]", "ipykernel>=6.29"])
-    run([venv_python, *PIP, "--no-deps", "--force-reinstall", str(ROOT)])
+    run([venv_python, *PIP, *FRESH, "--no-deps", "--force-reinstall", str(ROOT)])
     installed = freeze(venv_python)
     if "tensorflow" in installed:
         raise SystemExit(f"TensorFlow {installed['tensorflow']} is installed in .venv-{name}")
