@@ -17,7 +17,13 @@ import numpy as np
 
 # Device and precision detection live in cnnbook.runtime; chapters 9a and 9b import
 # choose_precision, describe_device and visible_gpus from here too, which keeps working.
-from cnnbook.runtime import backend, choose_precision, describe_device, visible_gpus  # noqa: F401
+from cnnbook.runtime import (  # noqa: F401
+    backend,
+    choose_precision,
+    describe_device,
+    import_tensorflow,
+    visible_gpus,
+)
 
 __all__ = [
     "cifar10_subsets",
@@ -188,8 +194,6 @@ def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=
         raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size!r}")
     if backend() != "tensorflow":
         return _array_batches(images, labels, int(batch_size), shuffle, seed, num_classes)
-
-    from cnnbook.runtime import import_tensorflow
 
     tf = import_tensorflow()
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -379,8 +383,6 @@ def predict_with_flip(model, dataset):
             probabilities.append((np.asarray(both[0]) + np.asarray(both[1])) / 2)
         return np.concatenate(probabilities)
     else:
-        from cnnbook.runtime import import_tensorflow
-
         tf = import_tensorflow()
 
         def images_only(*batch):
