@@ -87,8 +87,10 @@ def _dense(config, shape):
 
 
 def _batch_norm(config, shape):
+    # Running mean and variance, and a learned scale and offset unless switched off.
     channels = shape[-1]
-    return tuple(shape), 4 * channels, f"4*{channels}", 0
+    per_channel = 2 + bool(config.get("scale", True)) + bool(config.get("center", True))
+    return tuple(shape), per_channel * channels, f"{per_channel}*{channels}", 0
 
 
 def _global_pool(config, shape):
@@ -118,6 +120,7 @@ _RULES = {
     "RandomFlip": _same_shape,
     "RandomTranslation": _same_shape,
     "Normalization": _same_shape,
+    "Rescaling": _same_shape,
 }
 
 
@@ -129,7 +132,7 @@ def trace(model, input_shape=None):
     model : keras.Sequential
         Built from these layers: Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
         Dense, Dropout, Activation, ReLU, BatchNormalization, GlobalAveragePooling2D,
-        GlobalMaxPooling2D, RandomFlip, RandomTranslation and Normalization.
+        GlobalMaxPooling2D, RandomFlip, RandomTranslation, Normalization and Rescaling.
     input_shape : tuple of int, optional
         Shape of one example, e.g. ``(32, 32, 3)``; default: the model's input shape.
 
