@@ -11,7 +11,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 .DEFAULT_GOAL := book
 .PHONY: help install book test test-gpu test-colab test-backends test-backends-jax \
 	test-backends-torch lint unit notebooks-smoke book-strict browser notebooks colab-cells \
-	bench clean
+	bench release clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,9 +30,11 @@ book: $(STAMP)  ## install, then build the book from the stored outputs into _bu
 
 test: lint unit notebooks-smoke test-colab test-backends-jax book-strict browser  ## the full test suite (what .ci/run runs)
 
-lint: $(STAMP)  ## ruff over the package, tests, tools, benchmarks and notebooks
+lint: $(STAMP)  ## ruff; the workflows and CITATION.cff against their schemas
 	$(BIN)/ruff check cnnbook tests tools benchmarks book
 	$(BIN)/ruff format --check cnnbook tests tools benchmarks
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.citation-file-format CITATION.cff
 
 unit: $(STAMP)  ## unit tests and docstring examples of the package
 	$(BIN)/python -m pytest --doctest-modules -m "not browser" -n 2 tests cnnbook
@@ -92,6 +94,11 @@ bench: $(STAMP)  ## speed of cnnbook against TensorFlow, as ratios measured in o
 	$(BIN)/python benchmarks/bench_pool.py
 	$(BIN)/python benchmarks/bench_nn_digits.py
 	$(BIN)/python benchmarks/bench_input_pipeline.py
+
+release: $(STAMP)  ## build the sdist and the wheel into dist/ and check them with twine
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/twine check --strict dist/*
 
 clean:  ## remove the built book (keeps .venv)
 	rm -rf _build

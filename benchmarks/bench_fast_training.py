@@ -1,4 +1,4 @@
-"""Accuracy and time of the fast recipe (cnnbook.fast_training), as chapter 9d reports them.
+"""Accuracy and time of the fast recipe (cnnbook.keras.fast_training), as chapter 9d reports them.
 
 Three studies, each a list of training runs; every finished run is appended to a JSON
 lines file at once, so that a run cut short keeps what it measured:
@@ -59,10 +59,18 @@ def studies(names, scale, record_runs=4):
     runs = []
     for name in names:
         if name == "record":
-            runs += [("record", "whole recipe", {"epochs": 9.9 * scale}, seed) for seed in range(record_runs)]
+            runs += [
+                ("record", "whole recipe", {"epochs": 9.9 * scale}, seed)
+                for seed in range(record_runs)
+            ]
         elif name == "grid":
             runs += [
-                ("grid", f"{w[0]}-{w[1]}-{w[2]}, {e:g} epochs", {"widths": w, "epochs": e * scale}, 0)
+                (
+                    "grid",
+                    f"{w[0]}-{w[1]}-{w[2]}, {e:g} epochs",
+                    {"widths": w, "epochs": e * scale},
+                    0,
+                )
                 for w, e in GRID
             ]
         elif name == "ablation":
@@ -79,13 +87,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("studies", nargs="+", help="record, grid and/or ablation")
     parser.add_argument("--output", default="fast_training_runs.jsonl")
-    parser.add_argument("--deadline", type=float, default=None,
-                        help="seconds; start no run that would likely end after it")
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        help="seconds; start no run that would likely end after it",
+    )
     parser.add_argument("--images", type=int, default=None, help="train on fewer images (a try)")
     parser.add_argument("--record-runs", type=int, default=4, help="seeds of the record study")
-    parser.add_argument("--precision", default=None,
-                        help="Keras dtype policy (default: choose_precision's for the GPUs present)")
-    parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every epoch count")
+    parser.add_argument(
+        "--precision",
+        default=None,
+        help="Keras dtype policy (default: choose_precision's for the GPUs present)",
+    )
+    parser.add_argument(
+        "--epochs-scale", type=float, default=1.0, help="multiply every epoch count"
+    )
     args = parser.parse_args()
 
     if backend() == "jax":
@@ -96,13 +113,17 @@ def main():
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     import keras
 
-    from cnnbook import fast_training
+    from cnnbook.keras import fast_training
 
     started = time.perf_counter()
     gpus = visible_gpus()
     precision = args.precision or choose_precision([capability for _, capability in gpus])
     keras.mixed_precision.set_global_policy(precision)
-    device = gpus[0][0] if gpus else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    device = (
+        gpus[0][0]
+        if gpus
+        else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    )
     print(f"Keras {keras.__version__} on {backend()}, {device}, {precision}", flush=True)
 
     (x_train, y_train), (x_test, y_test) = load_cifar10()
@@ -112,10 +133,18 @@ def main():
         kept = kept[: args.images]
     chosen = order if not args.images else order[: args.images]
     splits = {
-        "test": (fast_training.normalize(x_train[chosen]), y_train[chosen],
-                 fast_training.normalize(x_test), y_test),
-        "validation": (fast_training.normalize(x_train[kept]), y_train[kept],
-                       fast_training.normalize(x_train[held_out]), y_train[held_out]),
+        "test": (
+            fast_training.normalize(x_train[chosen]),
+            y_train[chosen],
+            fast_training.normalize(x_test),
+            y_test,
+        ),
+        "validation": (
+            fast_training.normalize(x_train[kept]),
+            y_train[kept],
+            fast_training.normalize(x_train[held_out]),
+            y_train[held_out],
+        ),
     }
 
     longest = 0.0
@@ -128,7 +157,9 @@ def main():
         x, y, x_eval, y_eval = splits["test" if study == "record" else "validation"]
         result = fast_training.train_fast(x, y, recipe, seed=seed, log=None)
         evaluated = time.perf_counter()
-        accuracy = {f"tta{level}": result.accuracy(x_eval, y_eval, tta_level=level) for level in (0, 1, 2)}
+        accuracy = {
+            f"tta{level}": result.accuracy(x_eval, y_eval, tta_level=level) for level in (0, 1, 2)
+        }
         row = {
             "study": study,
             "label": label,

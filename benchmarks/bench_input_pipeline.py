@@ -3,14 +3,14 @@
     python benchmarks/bench_input_pipeline.py [--images 4096] [--batch-size 512]
     python benchmarks/bench_input_pipeline.py --backends-only
 
-Part 1 (TensorFlow): the tutorial's network (cnnbook.models.tutorial_cnn) fed the same
-random uint8 images of CIFAR-10's shape, once through cnnbook.training.make_dataset
+Part 1 (TensorFlow): the tutorial's network (cnnbook.keras.models.tutorial_cnn) fed the same
+random uint8 images of CIFAR-10's shape, once through cnnbook.keras.training.make_dataset
 (uint8 kept in memory, scaled to [0, 1] batch by batch, prefetched), once as a float32
 NumPy array scaled beforehand and given to model.fit. Each way trains one warm-up epoch,
 then the two alternate for a few timed epochs (the machine's load drifts, so
 interleaving and medians keep the ratio fair).
 
-Part 2 (every backend): the improved network (cnnbook.models.improved_cnn) trained
+Part 2 (every backend): the improved network (cnnbook.keras.models.improved_cnn) trained
 through make_dataset on TensorFlow, JAX and PyTorch, each in a fresh process (Keras
 picks its backend once per process), one after the other: a warm-up epoch (tracing,
 compilation), then timed epochs. Backends that are not installed are skipped. Both
@@ -50,8 +50,8 @@ def random_images(count):
 
 def pipeline_against_arrays(args):
     """Part 1: tf.data pipeline against float32 arrays, the tutorial's network."""
-    from cnnbook.models import tutorial_cnn
-    from cnnbook.training import make_dataset
+    from cnnbook.keras.models import tutorial_cnn
+    from cnnbook.keras.training import make_dataset
 
     keras = cnnbook.import_keras()
     images, labels = random_images(args.images)
@@ -81,8 +81,8 @@ def pipeline_against_arrays(args):
 
 def improved_network_throughput(images_count, batch_size, rounds):
     """Images per second training improved_cnn on this process's backend (Part 2's child)."""
-    from cnnbook.models import improved_cnn
-    from cnnbook.training import make_dataset
+    from cnnbook.keras.models import improved_cnn
+    from cnnbook.keras.training import make_dataset
 
     keras = cnnbook.import_keras()
     images, labels = random_images(images_count)

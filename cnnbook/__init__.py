@@ -23,17 +23,19 @@ plots
     The book's figure style and plotting helpers.
 architecture
     Shapes and parameter counts of a network, traced layer by layer.
-nn
-    A small CNN library in NumPy (layers, Sequential, SGD) that trains.
-models
-    Keras models the book uses more than once (the tutorial's CIFAR-10 network).
 regularization
     DropConnect, stochastic pooling, max-norm, L2 and early stopping in NumPy.
-layers
-    Keras 3 layers for DropConnect and stochastic pooling (``import cnnbook.layers``).
+nn
+    The NumPy engine: a small CNN library (layers, Sequential, SGD) that trains.
+keras
+    The Keras engine (imported on demand, as it imports Keras): layers, models,
+    training helpers and the fast recipe, in Keras 3 on every backend.
+
+The modules ``cnnbook.layers``, ``cnnbook.models``, ``cnnbook.training`` and
+``cnnbook.fast_training`` are deprecated aliases of their homes in :mod:`cnnbook.keras`.
 """
 
-from cnnbook import architecture, datasets, kernels, models, nn, plots, regularization
+from cnnbook import architecture, datasets, kernels, nn, plots, regularization
 from cnnbook.conv import (
     conv1d,
     conv2d,
@@ -70,7 +72,6 @@ __all__ = [
     "architecture",
     "datasets",
     "kernels",
-    "models",
     "nn",
     "plots",
     "regularization",

@@ -121,6 +121,7 @@ _RULES = {
     "RandomTranslation": _same_shape,
     "Normalization": _same_shape,
     "Rescaling": _same_shape,
+    "Scale": _same_shape,  # cnnbook.keras.fast_training's fixed factor
 }
 
 
@@ -132,7 +133,8 @@ def trace(model, input_shape=None):
     model : keras.Sequential
         Built from these layers: Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
         Dense, Dropout, Activation, ReLU, BatchNormalization, GlobalAveragePooling2D,
-        GlobalMaxPooling2D, RandomFlip, RandomTranslation, Normalization and Rescaling.
+        GlobalMaxPooling2D, RandomFlip, RandomTranslation, Normalization, Rescaling and
+        cnnbook's Scale.
     input_shape : tuple of int, optional
         Shape of one example, e.g. ``(32, 32, 3)``; default: the model's input shape.
 

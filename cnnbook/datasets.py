@@ -31,6 +31,7 @@ import os
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
@@ -40,12 +41,16 @@ import numpy as np
 __all__ = [
     "CIFAR10_ARCHIVE",
     "CIFAR10_CLASSES",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
     "DatasetError",
     "DatasetNotFoundError",
+    "DownloadProgress",
     "cache_dir",
     "cifar10_copy",
     "load_cifar10",
     "load_digits",
+    "validation_split",
 ]
 
 CIFAR10_CLASSES = (
@@ -61,6 +66,12 @@ CIFAR10_CLASSES = (
     "truck",
 )
 """Class names in the official label order (label ``i`` is ``CIFAR10_CLASSES[i]``)."""
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+"""Mean red, green and blue value of the 50,000 CIFAR-10 training images, on the 0-1 scale."""
+
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+"""Standard deviation of the red, green and blue values of the training images (0-1 scale)."""
 
 DATA_DIR_VARIABLE = "CNNBOOK_DATA_DIR"
 IMAGE_SHAPE = (32, 32, 3)
@@ -446,6 +457,68 @@ def _read_image_tree(tree):
 # --------------------------------------------------------------------------------------
 
 
+class DownloadProgress:
+    r"""A download's progress on one line that updates in place.
+
+    Shows the bytes so far, the share of the total, the rate and the time left, as
+    ``  52.4 / 170.5 MB  31%  4.1 MB/s  29 s left``. The line is rewritten after a
+    carriage return, which terminals, Jupyter and Colab all show as one changing line,
+    at most every ``every`` seconds, and ended with a newline by :meth:`close`.
+
+    Parameters
+    ----------
+    total : int
+        Expected bytes.
+    stream : file, default sys.stderr
+    every : float, default 0.5
+        Seconds between redraws.
+    clock : callable, default time.monotonic
+
+    Examples
+    --------
+    >>> import io
+    >>> times = iter([0.0, 1.0, 2.0, 2.0])
+    >>> out = io.StringIO()
+    >>> progress = DownloadProgress(4_000_000, stream=out, clock=lambda: next(times))
+    >>> progress.update(1_000_000); progress.update(1_000_000); progress.close()
+    >>> out.getvalue().split("\r")[-1]
+    '   2.0 / 4.0 MB  50%  1.0 MB/s  2 s left\n'
+    """
+
+    def __init__(self, total, stream=None, every=0.5, clock=time.monotonic):
+        self.total = max(int(total), 1)
+        self.stream = stream if stream is not None else sys.stderr
+        self.every = every
+        self.clock = clock
+        self.started = clock()
+        self.shown = None
+        self.done = 0
+
+    def update(self, size):
+        """Count ``size`` more bytes; redraw if ``every`` seconds have passed."""
+        self.done += size
+        now = self.clock()
+        if self.shown is None or now - self.shown >= self.every:
+            self._draw(now)
+
+    def close(self):
+        """Draw the final state and end the line."""
+        self._draw(self.clock())
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def _draw(self, now):
+        self.shown = now
+        rate = self.done / max(now - self.started, 1e-9)
+        left = (self.total - self.done) / rate if rate > 0 else float("inf")
+        line = (
+            f"{self.done / 1e6:6.1f} / {self.total / 1e6:.1f} MB  {self.done / self.total:.0%}"
+            f"  {rate / 1e6:.1f} MB/s  {left:.0f} s left"
+        )
+        self.stream.write("\r" + line)
+        self.stream.flush()
+
+
 def _download(archive, folder, searched):
     """Download ``archive`` into ``folder``; keep it only if it is the published file."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -456,8 +529,11 @@ def _download(archive, folder, searched):
     )
     try:
         with partial, urllib.request.urlopen(archive.url, timeout=60) as response:
+            progress = DownloadProgress(int(response.headers.get("Content-Length") or archive.size))
             for chunk in iter(lambda: response.read(1 << 20), b""):
                 partial.write(chunk)
+                progress.update(len(chunk))
+            progress.close()
         _verify(partial.name, archive)
     except (urllib.error.URLError, OSError, DatasetError) as error:
         os.unlink(partial.name)
@@ -469,6 +545,27 @@ def _download(archive, folder, searched):
         raise
     os.replace(partial.name, target)
     return target
+
+
+def validation_split(x, y, fraction=0.1, seed=0):
+    """Hold out a random ``fraction`` of the training data for validation (any arrays).
+
+    Returns
+    -------
+    (x_train, y_train), (x_validation, y_validation)
+
+    Examples
+    --------
+    >>> (a, b), (c, d) = validation_split(np.zeros((100, 2)), np.arange(100), 0.2)
+    >>> a.shape, c.shape, len(set(b) & set(d))
+    ((80, 2), (20, 2), 0)
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1). Received: fraction={fraction!r}")
+    order = np.random.default_rng(seed).permutation(len(x))
+    held_out = int(round(len(x) * fraction))
+    validation, train = order[:held_out], order[held_out:]
+    return (x[train], y[train]), (x[validation], y[validation])
 
 
 # --------------------------------------------------------------------------------------

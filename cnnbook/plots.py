@@ -350,7 +350,7 @@ def plot_validation_curves(results, metric="val_accuracy", title=None):
     ----------
     results : dict of str to dict
         Run name to a result holding ``history`` (as returned by
-        :func:`cnnbook.training.train_and_evaluate`).
+        :func:`cnnbook.keras.training.train_and_evaluate`).
     metric : str, default "val_accuracy"
         Any key of the histories; "loss" and "val_loss" work too.
     title : str, optional

@@ -3,7 +3,7 @@
 (Inverted dropout is the :class:`cnnbook.nn.Dropout` layer.) Each function here is
 the reference that the layers are tested against: :class:`cnnbook.nn.DropConnectDense`
 and :class:`cnnbook.nn.StochasticPool2D` for NumPy networks (with backward passes), and
-the Keras layers of :mod:`cnnbook.layers`. :class:`EarlyStopping` plugs into
+the Keras layers of :mod:`cnnbook.keras.layers`. :class:`EarlyStopping` plugs into
 :meth:`cnnbook.nn.Sequential.fit`.
 
 Used by chapter 11 (and by :mod:`cnnbook.nn`'s regularizing layers).

@@ -62,7 +62,7 @@ def test_trace_rejects_layers_it_does_not_cover(keras):
 
 
 def test_trace_of_the_improved_network_with_batch_norm_and_global_pooling(keras):
-    from cnnbook.models import improved_cnn
+    from cnnbook.keras.models import improved_cnn
 
     model = improved_cnn()
     assert_trace_equals_keras(model)

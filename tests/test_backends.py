@@ -6,7 +6,7 @@ import numpy as np
 import cnnbook
 from cnnbook import nn
 from cnnbook.runtime import value_and_gradients, visible_gpus
-from cnnbook.training import make_dataset, predict_with_flip
+from cnnbook.keras.training import make_dataset, predict_with_flip
 
 keras = cnnbook.import_keras()
 name = keras.backend.backend()

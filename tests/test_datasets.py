@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import io
+import re
 import shutil
 import tarfile
 import urllib.request
@@ -229,6 +230,31 @@ def test_download_checks_and_keeps_the_archive(monkeypatch, binary_copy, tmp_pat
     assert [p.name for p in cache.iterdir()] == ["served.tar.gz"]
     monkeypatch.setattr(datasets.urllib.request, "urlopen", lambda *a, **k: pytest.fail("again"))
     assert_same(load_cifar10(), expected)  # from the cache this time
+
+
+def test_download_shows_progress_on_one_updating_line(monkeypatch, binary_copy, tmp_path, capsys):
+    folder, _ = binary_copy
+    published(monkeypatch, archive_of(folder, tmp_path / "served.tar.gz"))
+    allow_download(monkeypatch)
+    load_cifar10()
+    lines = capsys.readouterr().err.split("\n")  # not splitlines(): it splits at "\r" too
+    assert len(lines) == 3 and lines[0].startswith("Downloading file://") and lines[2] == ""
+    redraws = lines[1].split("\r")[1:]
+    assert 1 <= len(redraws) <= 3  # the first chunk, maybe one more, the end
+    assert re.fullmatch(r" *[0-9.]+ / [0-9.]+ MB  100%  [0-9.]+ MB/s  0 s left", redraws[-1])
+
+
+def test_progress_redraws_at_most_every_half_second():
+    import io
+
+    clock = iter(np.arange(0, 10, 0.1))
+    out = io.StringIO()
+    progress = datasets.DownloadProgress(100, stream=out, clock=lambda: next(clock))
+    for _ in range(50):  # 5 seconds of 1-byte chunks
+        progress.update(1)
+    progress.close()
+    assert 9 <= out.getvalue().count("\r") <= 12 and out.getvalue().endswith("\n")
+    assert out.getvalue().count("\n") == 1
 
 
 def test_failed_download_leaves_no_file(monkeypatch, binary_copy, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 PARTIAL_BATCH_CHECK = """
 import numpy as np, keras
-from cnnbook.layers import DropConnectDense, StochasticPooling2D
+from cnnbook.keras.layers import DropConnectDense, StochasticPool2D
 
 class RecordShape(keras.layers.Layer):
     # Records the static shape its input has while Keras traces fit, evaluate and predict.
@@ -17,8 +17,8 @@ class RecordShape(keras.layers.Layer):
         return inputs
 
 cases = {
-    "StochasticPooling2D": (StochasticPooling2D(2, seed=1), (4, 4, 5)),
-    "StochasticPooling2D same": (StochasticPooling2D(3, 2, padding="same", seed=1), (4, 4, 5)),
+    "StochasticPool2D": (StochasticPool2D(2, seed=1), (4, 4, 5)),
+    "StochasticPool2D same": (StochasticPool2D(3, 2, padding="same", seed=1), (4, 4, 5)),
     "DropConnectDense": (DropConnectDense(6, 0.5, activation="relu", seed=2), (6,)),
 }
 x = np.random.default_rng(0).random((10, 8, 8, 5)).astype("float32")
@@ -50,23 +50,23 @@ def test_layers_keep_a_static_output_shape_with_a_partial_last_batch(backend, ru
 
 def test_stochastic_pooling_needs_known_channels():
     keras = pytest.importorskip("keras")
-    from cnnbook.layers import StochasticPooling2D
+    from cnnbook.keras.layers import StochasticPool2D
 
     with pytest.raises(ValueError, match=r"known number of channels.*None"):
-        StochasticPooling2D().build((None, 8, 8, None))
+        StochasticPool2D().build((None, 8, 8, None))
     with pytest.raises(ValueError, match="Received: input_shape"):
-        StochasticPooling2D()(keras.Input((8, 8)))
+        StochasticPool2D()(keras.Input((8, 8)))
 
 
 def test_keras_layers_take_numpy_integers_and_reject_bools():
     import numpy as np
 
     pytest.importorskip("keras")
-    from cnnbook.layers import DropConnectDense, StochasticPooling2D
+    from cnnbook.keras.layers import DropConnectDense, StochasticPool2D
 
     assert DropConnectDense(np.int64(3), 0.5).units == 3
-    assert StochasticPooling2D(np.int64(2)).pool_size == (2, 2)
+    assert StochasticPool2D(np.int64(2)).pool_size == (2, 2)
     with pytest.raises(ValueError, match="units must be a positive int. Received: units=True"):
         DropConnectDense(True, 0.5)
     with pytest.raises(TypeError, match="pool_size must be an int or a sequence of 2 ints"):
-        StochasticPooling2D(True)
+        StochasticPool2D(True)

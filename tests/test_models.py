@@ -1,9 +1,9 @@
-"""cnnbook.models.tutorial_cnn: the tutorial's network, compiled as it meant."""
+"""cnnbook.keras.models.tutorial_cnn: the tutorial's network, compiled as it meant."""
 
 import numpy as np
 import pytest
 
-from cnnbook.models import tutorial_cnn
+from cnnbook.keras.models import tutorial_cnn
 
 
 def test_tutorial_cnn_has_the_tutorials_layers_and_parameters(tf):
@@ -42,7 +42,7 @@ def test_the_optimizer_applies_the_decayed_rate(tf):
 
 def test_improved_cnn_variants_and_argument_checks(tf):
 
-    from cnnbook.models import improved_cnn
+    from cnnbook.keras.models import improved_cnn
 
     model = improved_cnn()
     kinds = [type(layer).__name__ for layer in model.layers]
@@ -68,7 +68,7 @@ def test_improved_cnn_variants_and_argument_checks(tf):
 def test_augmentation_layers_are_seeded_reproducibly_and_idle_at_inference(tf):
     import keras
 
-    from cnnbook.models import augmentation_layers
+    from cnnbook.keras.models import augmentation_layers
 
     flip, shift = augmentation_layers(seed=1)
     assert (flip.seed, shift.seed) == (1, 2)
@@ -92,7 +92,7 @@ def test_augmentation_layers_are_seeded_reproducibly_and_idle_at_inference(tf):
 def test_output_layers_stay_float32_under_mixed_precision(tf):
     import keras
 
-    from cnnbook.models import improved_cnn
+    from cnnbook.keras.models import improved_cnn
 
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:

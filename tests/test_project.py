@@ -32,6 +32,10 @@ def pyproject_requirements(extras=None):
     return requirements
 
 
+# conda-forge's name for a package where it differs from PyPI's.
+CONDA_TO_PYPI = {"python-build": "build"}
+
+
 def environment_requirements():
     """Every package of environment.yml (conda and pip sections) as {name: specifier}."""
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
@@ -44,6 +48,7 @@ def environment_requirements():
     requirements = {}
     for line in lines:
         name, specifier = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*(.*)", line).groups()
+        name = CONDA_TO_PYPI.get(name, name)
         requirements[canonicalize_name(name)] = SpecifierSet(specifier)
     return requirements
 

@@ -15,7 +15,7 @@ from cnnbook.regularization import (
 
 @pytest.fixture
 def layers(tf):
-    from cnnbook import layers
+    from cnnbook.keras import layers
 
     return layers
 
@@ -131,11 +131,11 @@ def test_keras_layers_validate_their_arguments(layers):
     with pytest.raises(ValueError, match=r"Received: units=0"):
         layers.DropConnectDense(0, rate=0.5)
     with pytest.raises(ValueError, match=r"Received: pool_size=0"):
-        layers.StochasticPooling2D(pool_size=0)
+        layers.StochasticPool2D(pool_size=0)
     with pytest.raises(ValueError, match=r"Received: strides=\(2, -1\)"):
-        layers.StochasticPooling2D(strides=(2, -1))
+        layers.StochasticPool2D(strides=(2, -1))
     with pytest.raises(ValueError, match=r"Received: padding='full'"):
-        layers.StochasticPooling2D(padding="full")
+        layers.StochasticPool2D(padding="full")
 
 
 def test_dropconnect_layer_training_versus_inference(layers, rng):
@@ -153,14 +153,14 @@ def test_dropconnect_layer_training_versus_inference(layers, rng):
 def test_stochastic_pooling_layer_equals_numpy_at_inference(layers, rng):
     x = rng.normal(size=(2, 7, 6, 3)).astype("float32")
     for padding in ("valid", "same"):
-        layer = layers.StochasticPooling2D(pool_size=(2, 3), strides=2, padding=padding)
+        layer = layers.StochasticPool2D(pool_size=(2, 3), strides=2, padding=padding)
         expected = stochastic_pool2d(x, (2, 3), 2, padding, training=False)
         np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-6)
         assert layer.compute_output_shape(x.shape) == expected.shape
 
 
 def test_stochastic_pooling_layer_samples_in_proportion(layers):
-    layer = layers.StochasticPooling2D(seed=0)
+    layer = layers.StochasticPool2D(seed=0)
     window = np.array([1.0, 0.0, 3.0, 4.0], "float32").reshape(1, 2, 2, 1)
     batch = np.repeat(window, 4000, axis=0)
     draws = layer(batch, training=True).numpy().ravel()
@@ -173,7 +173,7 @@ def test_stochastic_pooling_layer_samples_in_proportion(layers):
 
 def test_layers_are_reproducible_with_a_seed(layers, rng):
     x = rng.random((4, 6, 6, 2)).astype("float32")
-    first, second = layers.StochasticPooling2D(seed=7), layers.StochasticPooling2D(seed=7)
+    first, second = layers.StochasticPool2D(seed=7), layers.StochasticPool2D(seed=7)
     np.testing.assert_array_equal(first(x, training=True), second(x, training=True))
     a, b = layers.DropConnectDense(3, 0.5, seed=7), layers.DropConnectDense(3, 0.5, seed=7)
     flat = x.reshape(4, -1)
@@ -185,7 +185,7 @@ def test_layers_are_reproducible_with_a_seed(layers, rng):
 
 def test_gradients_flow_through_both_layers(tf, layers, rng):
     x = tf.Variable(rng.random((2, 4, 4, 3)).astype("float32"))
-    pool = layers.StochasticPooling2D(seed=0)
+    pool = layers.StochasticPool2D(seed=0)
     dense = layers.DropConnectDense(2, rate=0.3, seed=0)
     with tf.GradientTape() as tape:
         y = dense(tf.reshape(pool(x, training=True), (2, -1)), training=True)
@@ -198,7 +198,7 @@ def test_saved_model_loads_back_with_the_same_inference(keras, layers, rng, tmp_
     model = keras.Sequential([
         keras.Input((8, 8, 3)),
         keras.layers.Conv2D(4, 3, activation="relu"),
-        layers.StochasticPooling2D(2, seed=1),
+        layers.StochasticPool2D(2, seed=1),
         keras.layers.Flatten(),
         layers.DropConnectDense(5, rate=0.5, activation="softmax", seed=2),
     ])  # fmt: skip
@@ -213,13 +213,13 @@ def test_saved_model_loads_back_with_the_same_inference(keras, layers, rng, tmp_
 JAX_CHECK = """
 import numpy as np, keras
 assert keras.backend.backend() == "jax", keras.backend.backend()
-from cnnbook.layers import DropConnectDense, StochasticPooling2D
+from cnnbook.keras.layers import DropConnectDense, StochasticPool2D
 from cnnbook.regularization import stochastic_pool2d
 x = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype("float32")
-pool = StochasticPooling2D(2, seed=0)
+pool = StochasticPool2D(2, seed=0)
 assert np.allclose(np.asarray(pool(x)), stochastic_pool2d(x, training=False), atol=1e-6)
 assert np.asarray(pool(x, training=True)).shape == (2, 3, 3, 3)
-model = keras.Sequential([keras.Input((6, 6, 3)), StochasticPooling2D(2, seed=1),
+model = keras.Sequential([keras.Input((6, 6, 3)), StochasticPool2D(2, seed=1),
                           keras.layers.Flatten(), DropConnectDense(4, 0.5, "softmax", seed=2)])
 model.compile("sgd", "sparse_categorical_crossentropy")
 model.fit(x, np.array([0, 1]), epochs=2, verbose=0)

@@ -4,8 +4,8 @@ import matplotlib
 import numpy as np
 import pytest
 
+from cnnbook.keras.training import cifar10_subsets, predict_with_flip, train_and_evaluate
 from cnnbook.plots import plot_validation_curves
-from cnnbook.training import cifar10_subsets, predict_with_flip, train_and_evaluate
 
 matplotlib.use("Agg")
 
@@ -50,7 +50,7 @@ def test_train_and_evaluate_is_seeded_and_reports(tf, rng):
 
 
 def test_precision_is_chosen_for_each_kind_of_device():
-    from cnnbook.training import choose_precision, describe_device
+    from cnnbook.runtime import choose_precision, describe_device
 
     assert choose_precision([]) == "float32"
     assert choose_precision([(6, 0)]) == "float32"
@@ -62,7 +62,8 @@ def test_precision_is_chosen_for_each_kind_of_device():
 
 
 def test_tf_data_pipeline_scales_shuffles_reproducibly_and_batches(tf, rng):
-    from cnnbook.training import make_dataset, validation_split
+    from cnnbook.datasets import validation_split
+    from cnnbook.keras.training import make_dataset
 
     images = rng.integers(0, 256, size=(10, 4, 4, 3), dtype=np.uint8)
     labels = np.arange(10)
@@ -126,7 +127,7 @@ def test_show_predictions_draws_a_reproducible_sample_when_given_a_seed():
 def test_epoch_logger_prints_one_short_line_per_chosen_epoch(tf, rng, capsys):
     import keras
 
-    from cnnbook.training import epoch_logger
+    from cnnbook.keras.training import epoch_logger
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -143,7 +144,7 @@ def test_epoch_logger_prints_one_short_line_per_chosen_epoch(tf, rng, capsys):
 
 
 def test_warmup_cosine_schedule_rises_then_falls_to_zero(tf):
-    from cnnbook.training import warmup_cosine_schedule
+    from cnnbook.keras.training import warmup_cosine_schedule
 
     schedule = warmup_cosine_schedule(0.4, total_steps=50, warmup_fraction=0.2)
     rates = np.array([float(schedule(step)) for step in range(51)])
@@ -160,7 +161,7 @@ def test_warmup_cosine_schedule_rises_then_falls_to_zero(tf):
 def test_sgd_warmup_cosine_decays_kernels_but_not_batch_norm_or_biases(tf):
     import keras
 
-    from cnnbook.training import sgd_warmup_cosine
+    from cnnbook.keras.training import sgd_warmup_cosine
 
     model = keras.Sequential(
         [keras.Input(shape=(3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()]

@@ -1,0 +1,24 @@
+"""cnnbook's Keras engine: layers, models, training helpers and the fast recipe, in Keras 3.
+
+cnnbook has two engines, side by side:
+
+- :mod:`cnnbook.nn` and the NumPy core (:mod:`cnnbook.conv`, :mod:`cnnbook.pool`,
+  :mod:`cnnbook.regularization`): every computation written out in NumPy, to read and
+  to check by hand;
+- :mod:`cnnbook.keras` (this package): the same ideas as Keras 3 code that trains on
+  TensorFlow, JAX or PyTorch, on a CPU or a GPU.
+
+Modules
+-------
+layers
+    DropConnect and stochastic pooling as Keras layers (chapter 11).
+models
+    The tutorial's network and the improved one of chapter 9b.
+training
+    Data subsets, the CIFAR-10 input pipeline, schedules, seeded training runs (9a-11).
+fast_training
+    airbench94's fast recipe (chapter 9d).
+
+Importing a module of this package imports Keras, on the backend ``KERAS_BACKEND``
+names (:func:`cnnbook.import_keras`); ``import cnnbook`` alone does not.
+"""

@@ -1,0 +1,786 @@
+"""Fast CIFAR-10 training: the ideas of airbench94 (Jordan, 2024) in Keras 3.
+
+Keller Jordan's airbench94 trains a small network to 94% test accuracy on CIFAR-10 in
+about 3 seconds on one A100 GPU, in PyTorch. This module writes the same recipe with
+Keras 3 and ``keras.ops``, so it runs on every backend, with each idea a switch of
+:class:`FastRecipe` that an ablation can turn off:
+
+- a first 2x2 convolution set to *whiten* image patches (:func:`whitening_kernel`)
+  and frozen, its bias trained for the first epochs only;
+- three blocks ``Conv -> MaxPool -> BatchNorm -> GELU -> Conv -> BatchNorm -> GELU``
+  of widths 64, 256 and 256, their convolutions started as partly identity
+  (:class:`PartialIdentity`);
+- Nesterov SGD at batch size 1024, weight decay added to the gradient, and a 64 times
+  larger learning rate for the batch-normalization biases (:class:`FastSGD`), on a
+  triangular schedule (:class:`TriangularSchedule`);
+- label smoothing; lookahead averaging of the weights (:class:`Lookahead`);
+- flips and 2-pixel translations, with the flips alternating between epochs
+  (:class:`FlipTranslate`); test-time augmentation with mirrors and 1-pixel shifts
+  (:func:`predict_tta`).
+
+:func:`train_fast` runs the whole recipe; :func:`data_parallel` runs it on several
+devices. Importing this module imports Keras (on the backend ``KERAS_BACKEND`` names).
+
+Used by chapter 9d.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cnnbook.datasets import CIFAR10_MEAN, CIFAR10_STD
+from cnnbook.runtime import backend, import_keras
+
+keras = import_keras()
+ops = keras.ops
+
+__all__ = [
+    "FastRecipe",
+    "FastResult",
+    "FastSGD",
+    "FlipTranslate",
+    "Lookahead",
+    "PartialIdentity",
+    "Scale",
+    "TriangularSchedule",
+    "data_parallel",
+    "fast_cnn",
+    "normalize",
+    "predict_tta",
+    "recorded_runs",
+    "train_fast",
+    "whitening_kernel",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class FastRecipe:
+    """The hyperparameters of the fast recipe: airbench94's, and a switch per idea.
+
+    The optimizer's settings are given as airbench gives them, *decoupled*: the
+    learning rate and the weight decay per 1,024 examples, independent of the momentum
+    (:meth:`sgd_settings` turns them into plain SGD's). ``dataclasses.replace(recipe,
+    label_smoothing=0.0)`` gives a recipe with one idea taken away.
+
+    Attributes
+    ----------
+    epochs : float
+        Passes over the training images; a fraction trains part of the last one.
+    batch_size : int
+    learning_rate, momentum, weight_decay : float
+        Decoupled Nesterov SGD settings (airbench94: 11.5, 0.85, 0.0153).
+    bias_scaler : float
+        How many times larger the batch-normalization biases' learning rate is.
+    label_smoothing : float
+    whiten : bool
+        Whether the first convolution is set by :func:`whitening_kernel` and frozen
+        (else it is an ordinary trained convolution).
+    whiten_bias_epochs : int
+        Epochs in which the whitening convolution's bias trains.
+    dirac : bool
+        Whether the block convolutions start as partly identity (:class:`PartialIdentity`).
+    lookahead : bool
+        Whether the weights are pulled toward their running average (:class:`Lookahead`).
+    flip : {"alternating", "random", "none"}
+        Horizontal flips: airbench's alternation between epochs, a fresh coin per image
+        and epoch, or none.
+    translate : int
+        Largest shift of the random translations, in pixels (0: none).
+    tta_level : int
+        Test-time augmentation: 0 none, 1 mirror, 2 mirror and 1-pixel shifts.
+    widths : tuple of three ints
+    batchnorm_momentum : float
+        Keras's convention: the weight of the old running statistics.
+    scaling_factor : float
+        The logits are multiplied by it (a fixed "temperature").
+    """
+
+    epochs: float = 9.9
+    batch_size: int = 1024
+    learning_rate: float = 11.5
+    momentum: float = 0.85
+    weight_decay: float = 0.0153
+    bias_scaler: float = 64.0
+    label_smoothing: float = 0.2
+    whiten: bool = True
+    whiten_bias_epochs: int = 3
+    dirac: bool = True
+    lookahead: bool = True
+    flip: str = "alternating"
+    translate: int = 2
+    tta_level: int = 2
+    widths: tuple = (64, 256, 256)
+    batchnorm_momentum: float = 0.6
+    scaling_factor: float = 1 / 9
+
+    def __post_init__(self):
+        if self.epochs <= 0 or self.batch_size < 1:
+            raise ValueError(
+                f"epochs and batch_size must be positive. Received: epochs={self.epochs!r}, "
+                f"batch_size={self.batch_size!r}"
+            )
+        if self.flip not in ("alternating", "random", "none"):
+            raise ValueError(
+                f"flip must be 'alternating', 'random' or 'none'. Received: flip={self.flip!r}"
+            )
+        if self.tta_level not in (0, 1, 2):
+            raise ValueError(f"tta_level must be 0, 1 or 2. Received: {self.tta_level!r}")
+        if len(self.widths) != 3 or min(self.widths) < 1:
+            raise ValueError(f"widths must be three positive ints. Received: {self.widths!r}")
+
+    def sgd_settings(self):
+        """Plain SGD settings for a loss averaged over the batch.
+
+        airbench divides its learning rate by ``1024 * (1 + 1 / (1 - momentum))``, the
+        size of a Nesterov step relative to one example's gradient, and expresses the
+        weight decay as the shrink per step. For a batch-mean loss that gives::
+
+            learning rate  = lr * batch / kilostep
+            L2 coefficient = wd * batch / kilostep / learning rate
+
+        (and the bias learning rate ``bias_scaler`` times larger, with the same shrink).
+
+        Returns
+        -------
+        dict
+            ``learning_rate``, ``l2``, ``bias_learning_rate``, ``bias_l2``.
+        """
+        kilostep = 1024 * (1 + 1 / (1 - self.momentum))
+        learning_rate = self.learning_rate * self.batch_size / kilostep
+        shrink = self.weight_decay * self.batch_size / kilostep
+        bias_learning_rate = learning_rate * self.bias_scaler
+        return {
+            "learning_rate": learning_rate,
+            "l2": shrink / learning_rate,
+            "bias_learning_rate": bias_learning_rate,
+            "bias_l2": shrink / bias_learning_rate,
+        }
+
+
+def normalize(images):
+    """uint8 images (N, H, W, 3) to float32, per channel zero mean and unit spread."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must have shape (N, H, W, 3). Received: {images.shape}")
+    mean = np.asarray(CIFAR10_MEAN, dtype=np.float32)
+    std = np.asarray(CIFAR10_STD, dtype=np.float32)
+    return (images.astype(np.float32) / 255.0 - mean) / std
+
+
+def whitening_kernel(images, size=2, eps=5e-4):
+    """A convolution kernel that whitens the ``size x size`` patches of ``images``.
+
+    The covariance of all patches (each flattened to ``size * size * channels``
+    numbers) is ``V diag(lambda) V^T``. Filter ``i`` is eigenvector ``v_i`` divided by
+    ``sqrt(lambda_i + eps)``: its outputs have variance about 1 and are uncorrelated
+    with the other filters'. Each filter is followed by its negative, so that a GELU
+    after the convolution keeps both signs. Filters come in order of decreasing
+    eigenvalue (the smooth colour patterns first, the fine checkerboards last).
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        Normalized images, shape (N, H, W, C) (airbench uses 5,000).
+    size : int, default 2
+    eps : float, default 5e-4
+        Keeps the directions of tiny variance from being blown up.
+
+    Returns
+    -------
+    numpy.ndarray
+        Kernel of shape (size, size, C, 2 * size * size * C), float32, as Keras's
+        ``Conv2D`` stores it.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, H, W, C). Received: {images.shape}")
+    channels = images.shape[-1]
+    windows = np.lib.stride_tricks.sliding_window_view(images, (size, size), axis=(1, 2))
+    # windows: (N, H-size+1, W-size+1, C, size, size) -> one row per patch, (row, col, C) order.
+    patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size * size * channels)
+    covariance = patches.T @ patches / len(patches)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    eigenvalues = np.maximum(eigenvalues, 0.0)  # rounding can leave tiny negative ones
+    order = np.argsort(eigenvalues)[::-1]
+    filters = eigenvectors[:, order] / np.sqrt(eigenvalues[order] + eps)
+    kernel = filters.reshape(size, size, channels, -1)
+    return np.concatenate([kernel, -kernel], axis=-1).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="cnnbook")
+class Scale(keras.layers.Layer):
+    """Multiply by a fixed ``factor`` (airbench's scaling of the logits).
+
+    ``keras.layers.Rescaling`` computes the same, but it is a preprocessing layer,
+    meant for input pipelines rather than for the middle of a model.
+    """
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = float(factor)
+
+    def call(self, inputs):
+        return ops.multiply(inputs, ops.cast(self.factor, inputs.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="cnnbook")
+class PartialIdentity(keras.initializers.Initializer):
+    """PyTorch's default convolution start, with the first filters set to identity.
+
+    Weights are drawn uniformly from ``+-1/sqrt(fan_in)`` (PyTorch's default); then the
+    first ``min(in, out)`` filters are replaced by Dirac filters: filter ``j`` passes
+    input channel ``j`` through its centre tap unchanged. A block so started begins
+    close to the identity on part of its channels (airbench's ``dirac_`` start).
+    """
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        rows, cols, inputs, outputs = shape
+        bound = 1.0 / math.sqrt(rows * cols * inputs)
+        weights = keras.random.uniform(shape, -bound, bound, dtype=dtype, seed=self.seed)
+        identity = np.zeros(shape, dtype=np.float32)
+        keep = np.ones(shape, dtype=bool)
+        for channel in range(min(inputs, outputs)):
+            keep[..., channel] = False
+            identity[rows // 2, cols // 2, channel, channel] = 1.0
+        return ops.where(keep, weights, ops.cast(identity, weights.dtype))
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+def fast_cnn(recipe=None, whitening_images=None, seed=None):
+    """airbench94's network in Keras: a whitening layer and three conv blocks.
+
+    ``Conv2D(24, 2) -> GELU``, then three blocks ``Conv2D -> MaxPool(2) -> BatchNorm
+    -> GELU -> Conv2D -> BatchNorm -> GELU`` (widths 64, 256, 256), then ``MaxPool(3)
+    -> Dense(10, no bias) -> Scale(scaling_factor)``. Batch normalization learns a bias but
+    no scale. The model outputs logits for normalized 32x32 images (:func:`normalize`).
+
+    Parameters
+    ----------
+    recipe : FastRecipe, optional
+        Widths, batch-normalization momentum, the logits' scale and whether to whiten
+        and start as identity. Default: ``FastRecipe()``.
+    whitening_images : numpy.ndarray, optional
+        Normalized training images for :func:`whitening_kernel`; required when
+        ``recipe.whiten``.
+    seed : int, optional
+        Seed of the initial weights.
+
+    Returns
+    -------
+    keras.Sequential
+        Not compiled. When whitening, the first layer's kernel is not trainable.
+    """
+    recipe = recipe or FastRecipe()
+    if recipe.whiten and whitening_images is None:
+        raise ValueError("recipe.whiten needs whitening_images (normalized training images)")
+    layers = keras.layers
+    seeds = iter(range(seed or 0, (seed or 0) + 100))
+
+    def conv(filters, size=3, **options):
+        if recipe.dirac and size == 3:
+            start = PartialIdentity(seed=next(seeds))
+        else:
+            start = keras.initializers.HeUniform(seed=next(seeds))
+        return layers.Conv2D(filters, size, kernel_initializer=start, **options)
+
+    def norm():
+        return layers.BatchNormalization(
+            momentum=recipe.batchnorm_momentum,
+            epsilon=1e-12,
+            scale=False,
+            # Under tf.distribute, one set of batch statistics over all devices (JAX's
+            # data parallelism always computes them over the whole batch).
+            synchronized=backend() == "tensorflow",
+        )
+
+    stack = [keras.Input(shape=(32, 32, 3)), conv(24, 2, name="whiten"), layers.Activation("gelu")]
+    for width in recipe.widths:
+        stack += [
+            conv(width, padding="same", use_bias=False),
+            layers.MaxPooling2D(2),
+            norm(),
+            layers.Activation("gelu"),
+            conv(width, padding="same", use_bias=False),
+            norm(),
+            layers.Activation("gelu"),
+        ]
+    bound = 1.0 / math.sqrt(recipe.widths[-1])
+    stack += [
+        layers.MaxPooling2D(3),
+        layers.Flatten(),
+        layers.Dense(
+            10,
+            use_bias=False,
+            kernel_initializer=keras.initializers.RandomUniform(-bound, bound, seed=next(seeds)),
+            dtype="float32",
+        ),
+        Scale(recipe.scaling_factor, dtype="float32"),
+    ]
+    model = keras.Sequential(stack, name="fast_cnn")
+    if recipe.whiten:
+        whiten = model.get_layer("whiten")
+        whiten.kernel.assign(whitening_kernel(whitening_images))
+        whiten.bias.assign(np.zeros(whiten.bias.shape, dtype=np.float32))
+        whiten.kernel.trainable = False
+    return model
+
+
+@keras.saving.register_keras_serializable(package="cnnbook")
+class TriangularSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from ``start * peak`` to ``peak``, then linear decay to ``end * peak``.
+
+    airbench94's schedule: the warm-up takes the first 23% of the steps.
+    """
+
+    def __init__(self, peak, total_steps, warmup_fraction=0.23, start=0.2, end=0.07):
+        if total_steps < 2:
+            raise ValueError(f"total_steps must be at least 2. Received: {total_steps!r}")
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.warmup_fraction = float(warmup_fraction)
+        self.start = float(start)
+        self.end = float(end)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warmup = max(1, int(self.total_steps * self.warmup_fraction))
+        rising = self.start + (1.0 - self.start) * step / warmup
+        falling = 1.0 + (self.end - 1.0) * (step - warmup) / (self.total_steps - warmup)
+        return self.peak * ops.where(step < warmup, rising, falling)
+
+    def get_config(self):
+        return {
+            "peak": self.peak,
+            "total_steps": self.total_steps,
+            "warmup_fraction": self.warmup_fraction,
+            "start": self.start,
+            "end": self.end,
+        }
+
+
+class FastSGD(keras.optimizers.SGD):
+    """Nesterov SGD with L2 added to the gradient, a second learning rate, and variables
+    that stop training after a number of steps.
+
+    Differs from ``keras.optimizers.SGD`` as airbench (and PyTorch's
+    ``SGD(weight_decay=...)``) does:
+
+    - ``l2 * weight`` is added to each gradient *before* momentum, so the decay is
+      carried by the momentum like the gradient (Keras's own ``weight_decay`` is
+      decoupled and is not);
+    - the variables in ``scaled_variables`` (the batch-normalization biases) train
+      with the learning rate times ``scale`` and their own ``scaled_l2``;
+    - a variable paired with a number of steps in ``stop_after`` (the whitening bias)
+      stops changing after that many steps. (Making it untrainable instead would
+      change the list of trained variables, which the JAX backend does not allow
+      after training starts.)
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule
+    momentum : float
+    l2 : float
+    scaled_variables : list of keras.Variable
+    scale, scaled_l2 : float
+    stop_after : list of (keras.Variable, int) pairs, optional
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        momentum,
+        l2,
+        scaled_variables=(),
+        scale=1.0,
+        scaled_l2=0.0,
+        stop_after=None,
+        **kwargs,
+    ):
+        super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=True, **kwargs)
+        self.l2 = float(l2)
+        self.scale = float(scale)
+        self.scaled_l2 = float(scaled_l2)
+        # Keys, not the variables: an optimizer attribute holding variables would make
+        # them the optimizer's own variables too. _var_key is how Keras's optimizers
+        # match a variable on every backend (TensorFlow's update_step receives the
+        # tf.Variable inside the Keras variable).
+        self._scaled_keys = frozenset(self._var_key(v) for v in scaled_variables)
+        self._stop_steps = {self._var_key(v): int(n) for v, n in stop_after or ()}
+
+    def update_step(self, gradient, variable, learning_rate):
+        key = self._var_key(variable)
+        dtype = variable.dtype
+        learning_rate = ops.cast(learning_rate, dtype)
+        l2 = self.l2
+        if key in self._scaled_keys:
+            learning_rate = ops.multiply(learning_rate, self.scale)
+            l2 = self.scaled_l2
+        gradient = ops.add(ops.cast(gradient, dtype), ops.multiply(variable, l2))
+        velocity = self.momentums[self._get_variable_index(variable)]
+        # velocity <- momentum * velocity - lr * g;  w <- w + momentum * velocity - lr * g
+        new_velocity = ops.subtract(
+            ops.multiply(velocity, self.momentum), ops.multiply(gradient, learning_rate)
+        )
+        step = ops.subtract(
+            ops.multiply(new_velocity, self.momentum), ops.multiply(gradient, learning_rate)
+        )
+        if key in self._stop_steps:
+            live = ops.cast(ops.less(self.iterations, self._stop_steps[key]), dtype)
+            new_velocity = ops.add(
+                ops.multiply(new_velocity, live), ops.multiply(velocity, 1.0 - live)
+            )
+            step = ops.multiply(step, live)
+        self.assign(velocity, new_velocity)
+        self.assign_add(variable, step)
+
+
+class Lookahead(keras.callbacks.Callback):
+    """Every ``every`` steps, move a running average toward the weights, then reset the
+    weights to it (airbench's lookahead).
+
+    The average moves by ``1 - decay`` of the gap, with ``decay = max_decay * (step /
+    total_steps) ** 3``: little averaging early, when the weights move fast, more near
+    the end. :meth:`finish` copies the average into the model. All of the model's
+    floating-point variables are averaged, batch normalization's statistics included.
+    It keeps its state across several ``fit`` calls.
+    """
+
+    def __init__(self, total_steps, every=5, max_decay=0.95**5):
+        super().__init__()
+        self.total_steps = int(total_steps)
+        self.every = int(every)
+        self.max_decay = float(max_decay)
+        self.step = 0
+        self.average = None
+
+    def _variables(self):
+        return [v for v in self.model.weights if "float" in str(v.dtype)]
+
+    def _sync(self):
+        # On JAX, fit keeps the variables' values in its own state between steps.
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
+
+    def on_train_begin(self, logs=None):
+        if self.average is None:
+            self._sync()
+            self.average = [ops.copy(v.value) for v in self._variables()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0:
+            self.pull(self.max_decay * (self.step / self.total_steps) ** 3)
+
+    def pull(self, decay):
+        """Average moves ``1 - decay`` of the way to the weights; weights := average."""
+        self._sync()
+        for index, variable in enumerate(self._variables()):
+            average = self.average[index]
+            average = average + (1.0 - decay) * (ops.cast(variable.value, average.dtype) - average)
+            self.average[index] = average
+            # A copy: on JAX, fit hands the variables' buffers to XLA to reuse.
+            variable.assign(ops.copy(average))
+
+    def finish(self):
+        """Copy the average into the model (the last step of training)."""
+        if self.average is not None:
+            self.pull(1.0)
+
+
+class FlipTranslate:
+    """Per-epoch augmented copies of a training set: flips and random translations.
+
+    The images are padded once by ``translate`` pixels (reflected); each epoch takes a
+    random ``H x W`` crop of every image, grouping images by shift so that each group
+    is one slice. With ``flip="alternating"`` (airbench's), a random half of the
+    images is flipped once at the start and *every* image is flipped on odd epochs:
+    each image is seen both ways round in every two epochs, which a fresh coin per
+    epoch does not guarantee.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        (N, H, W, C) float images.
+    translate : int, default 2
+    flip : {"alternating", "random", "none"}
+    seed : int, default 0
+    """
+
+    def __init__(self, images, translate=2, flip="alternating", seed=0):
+        if flip not in ("alternating", "random", "none"):
+            raise ValueError(f"flip must be 'alternating', 'random' or 'none'. Received: {flip!r}")
+        self.rng = np.random.default_rng(seed)
+        self.translate = int(translate)
+        self.flip = flip
+        self.shape = images.shape
+        if flip == "alternating":
+            images = _flip_some(images, self.rng.random(len(images)) < 0.5)
+        pad = self.translate
+        self.padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+
+    def epoch(self, index):
+        """The augmented images of epoch ``index`` (0-based)."""
+        n, height, width, _ = self.shape
+        pad = self.translate
+        shifts = self.rng.integers(0, 2 * pad + 1, size=(n, 2))
+        out = np.empty(self.shape, dtype=self.padded.dtype)
+        for dy in range(2 * pad + 1):
+            for dx in range(2 * pad + 1):
+                chosen = (shifts[:, 0] == dy) & (shifts[:, 1] == dx)
+                out[chosen] = self.padded[chosen, dy : dy + height, dx : dx + width]
+        if self.flip == "alternating" and index % 2 == 1:
+            out = out[:, :, ::-1]
+        elif self.flip == "random":
+            out = _flip_some(out, self.rng.random(n) < 0.5)
+        return np.ascontiguousarray(out)
+
+
+def _flip_some(images, chosen):
+    return np.where(chosen[:, None, None, None], images[:, :, ::-1], images)
+
+
+def predict_tta(model, images, level=2, batch_size=1000):
+    """Logits averaged over mirrored and shifted views of normalized ``images``.
+
+    ``level`` 0: the images as they are. 1: the mean of the image and its mirror.
+    2 (airbench's): half that mean, plus half the mirror-means of the image shifted one
+    pixel up-left and one pixel down-right (reflected at the border): 6 views in all.
+    """
+    if level not in (0, 1, 2):
+        raise ValueError(f"level must be 0, 1 or 2. Received: {level!r}")
+
+    def logits(views):
+        return model.predict(views, batch_size=batch_size, verbose=0).astype(np.float64)
+
+    def mirror_mean(views):
+        if level == 0:
+            return logits(views)
+        return 0.5 * (logits(views) + logits(np.ascontiguousarray(views[:, :, ::-1])))
+
+    result = mirror_mean(images)
+    if level == 2:
+        padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+        height, width = images.shape[1:3]
+        shifted = [padded[:, :height, :width], padded[:, 2:, 2:]]
+        result = 0.5 * result + 0.25 * sum(mirror_mean(np.ascontiguousarray(s)) for s in shifted)
+    return result
+
+
+@dataclasses.dataclass
+class FastResult:
+    """What :func:`train_fast` returns.
+
+    Attributes
+    ----------
+    model : keras.Model
+        Trained, with the lookahead average copied in.
+    history : list of dict
+        One entry per epoch: ``epoch``, ``loss``, ``accuracy`` (on the augmented
+        training batches) and ``seconds`` (training time so far).
+    seconds : float
+        Training time, from the whitening to the last step (not the evaluation).
+    recipe : FastRecipe
+    """
+
+    model: object
+    history: list
+    seconds: float
+    recipe: FastRecipe
+
+    def accuracy(self, images, labels, tta_level=None):
+        """Accuracy on normalized ``images``, with the recipe's test-time augmentation
+        unless ``tta_level`` says otherwise."""
+        level = self.recipe.tta_level if tta_level is None else tta_level
+        logits = predict_tta(self.model, images, level)
+        return float(np.mean(logits.argmax(axis=1) == np.asarray(labels)))
+
+
+def train_fast(images, labels, recipe=None, seed=0, log=print):
+    """Train :func:`fast_cnn` with the whole recipe on normalized ``images``.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        (N, 32, 32, 3) float32 images from :func:`normalize`.
+    labels : numpy.ndarray
+        (N,) integer class labels.
+    recipe : FastRecipe, optional
+    seed : int, default 0
+        Seeds the weights, the augmentation and the order of the batches.
+    log : callable or None, default print
+        Called with one line per epoch (loss, accuracy, elapsed time); None for quiet.
+
+    Returns
+    -------
+    FastResult
+    """
+    recipe = recipe or FastRecipe()
+    images = np.asarray(images, dtype=np.float32)
+    labels = np.asarray(labels)
+    if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(labels) != len(images):
+        raise ValueError(
+            "images must be (N, 32, 32, 3) with one label each. Received: "
+            f"images {images.shape}, labels {labels.shape}"
+        )
+    steps_per_epoch = len(images) // recipe.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"need at least one batch of {recipe.batch_size} images")
+    total_steps = max(2, math.ceil(steps_per_epoch * recipe.epochs))
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    targets = keras.utils.to_categorical(labels, 10).astype(np.float32)
+
+    start = time.perf_counter()
+    model = fast_cnn(recipe, whitening_images=images[:5000], seed=seed)
+    settings = recipe.sgd_settings()
+    biases = [
+        layer.beta for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    stop_after = []
+    if recipe.whiten:
+        stop_after.append(
+            (model.get_layer("whiten").bias, recipe.whiten_bias_epochs * steps_per_epoch)
+        )
+    optimizer = FastSGD(
+        TriangularSchedule(settings["learning_rate"], total_steps),
+        momentum=recipe.momentum,
+        l2=settings["l2"],
+        scaled_variables=biases,
+        scale=recipe.bias_scaler,
+        scaled_l2=settings["bias_l2"],
+        stop_after=stop_after,
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=recipe.label_smoothing
+        ),
+        metrics=["accuracy"],
+    )
+    callbacks = [Lookahead(total_steps)] if recipe.lookahead else []
+    augment = FlipTranslate(images, recipe.translate, recipe.flip, seed=seed)
+    history = []
+    done = 0
+    for epoch in range(math.ceil(recipe.epochs)):
+        steps = min(steps_per_epoch, total_steps - done)
+        chosen = rng.permutation(len(images))[: steps * recipe.batch_size]
+        fitted = model.fit(
+            augment.epoch(epoch)[chosen],
+            targets[chosen],
+            batch_size=recipe.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=callbacks,
+        )
+        done += steps
+        entry = {
+            "epoch": epoch + 1,
+            "loss": float(fitted.history["loss"][-1]),
+            "accuracy": float(fitted.history["accuracy"][-1]),
+            "seconds": time.perf_counter() - start,
+        }
+        history.append(entry)
+        if log is not None:
+            log(
+                f"epoch {entry['epoch']:2d}/{math.ceil(recipe.epochs)}: loss {entry['loss']:.3f}, "
+                f"train accuracy {entry['accuracy']:.1%}, {entry['seconds']:.0f} s"
+            )
+    for callback in callbacks:
+        callback.finish()
+    return FastResult(model, history, time.perf_counter() - start, recipe)
+
+
+@contextlib.contextmanager
+def data_parallel(devices=None):
+    """Build, compile and train inside this block to train on several devices.
+
+    Data parallelism with each backend's own engine: every device holds a copy of the
+    weights and takes an equal share of each batch; the gradients are averaged across
+    devices, so a step equals one step on the whole batch.
+
+    - JAX: ``keras.distribution.DataParallel`` (set for the block, unset after it).
+    - TensorFlow: ``tf.distribute.MirroredStrategy``'s scope.
+
+    Parameters
+    ----------
+    devices : list of str, optional
+        Device names (JAX: ``"cpu:0"``, ``"gpu:1"``; TensorFlow: ``"/cpu:0"``); by
+        default every GPU, or every CPU device when there is no GPU.
+
+    Yields
+    ------
+    int
+        The number of devices.
+    """
+    name = backend()
+    if name == "jax":
+        if devices is None:
+            devices = keras.distribution.list_devices()  # the GPUs, or else the CPU devices
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        try:
+            yield len(devices)
+        finally:
+            keras.distribution.set_distribution(previous)
+    elif name == "tensorflow":
+        import tensorflow as tf
+
+        if devices is None:
+            found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+            devices = [device.name for device in found]
+        strategy = tf.distribute.MirroredStrategy(
+            devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync
+    else:
+        raise NotImplementedError(
+            "data_parallel supports the JAX and TensorFlow backends; on PyTorch use "
+            "torch.distributed (DistributedDataParallel). Received backend: " + name
+        )
+
+
+def recorded_runs(study=None, name="fast_training_h200"):
+    """Runs measured by ``benchmarks/bench_fast_training.py`` and shipped with cnnbook.
+
+    ``fast_training_h200``: on one NVIDIA H200 with Keras 3.15 on JAX; the ``record``
+    study in bfloat16 and in float32, the ``grid`` and ``ablation`` studies in
+    bfloat16. Each run is a dict as the benchmark writes it (``study``, ``label``,
+    ``seed``, ``measured_on``, ``train_seconds``, ``accuracy`` per test-time
+    augmentation level ``tta0``/``tta1``/``tta2``, ``device``, ``precision``, ...).
+
+    Parameters
+    ----------
+    study : {"record", "grid", "ablation"}, optional
+        Only that study's runs.
+    name : str
+        The file under ``cnnbook/results`` (without ``.jsonl``).
+
+    Returns
+    -------
+    list of dict
+    """
+    path = Path(__file__).parent.parent / "results" / f"{name}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"no recorded runs named {name!r} (looked for {path})")
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [run for run in runs if study is None or run["study"] == study]

@@ -1,0 +1,272 @@
+"""cnnbook.keras.fast_training: each idea of the fast recipe against an independent
+computation, a short training run, and data parallelism on two virtual devices."""
+
+import numpy as np
+import pytest
+
+fast = pytest.importorskip("cnnbook.keras.fast_training")
+keras = fast.keras
+
+
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(0)
+    # Correlated channels and neighbouring pixels, like photographs.
+    base = rng.normal(size=(64, 16, 16, 1))
+    smooth = base + np.roll(base, 1, axis=1) + np.roll(base, 1, axis=2)
+    noise = rng.normal(size=(2, *smooth.shape))
+    return np.concatenate([smooth, 0.5 * smooth + noise[0], smooth + 0.3 * noise[1]], -1)
+
+
+def patches_of(images, size=2):
+    windows = np.lib.stride_tricks.sliding_window_view(images, (size, size), axis=(1, 2))
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size * size * images.shape[-1])
+
+
+def test_whitening_kernel_decorrelates_patches(images):
+    kernel = fast.whitening_kernel(images, eps=0.0)
+    assert kernel.shape == (2, 2, 3, 24) and kernel.dtype == np.float32
+    np.testing.assert_array_equal(kernel[..., 12:], -kernel[..., :12])
+    # A patch's outputs are a matrix product with the filters, as Conv2D computes them.
+    outputs = patches_of(images) @ kernel.reshape(12, 24)[:, :12].astype(np.float64)
+    covariance = outputs.T @ outputs / len(outputs)
+    np.testing.assert_allclose(covariance, np.eye(12), atol=1e-3)
+
+
+def test_whitening_kernel_equals_a_keras_convolution(images):
+    kernel = fast.whitening_kernel(images)
+    layer = keras.layers.Conv2D(24, 2, use_bias=False)
+    layer.build((None, 16, 16, 3))
+    layer.kernel.assign(kernel)
+    convolved = keras.ops.convert_to_numpy(layer(images[:2].astype("float32")))
+    by_patches = (patches_of(images[:2]) @ kernel.reshape(12, 24)).reshape(2, 15, 15, 24)
+    np.testing.assert_allclose(convolved, by_patches, rtol=1e-4, atol=1e-4)
+
+
+def test_whitening_eps_tames_the_smallest_directions(images):
+    variances = []
+    for eps in (0.0, 1.0):
+        outputs = patches_of(images) @ fast.whitening_kernel(images, eps=eps).reshape(12, 24)
+        variances.append(outputs[:, :12].var(axis=0))
+    assert np.all(variances[1] < variances[0])
+    with pytest.raises(ValueError, match="shape"):
+        fast.whitening_kernel(np.zeros((4, 4, 3)))
+
+
+def test_partial_identity_start():
+    weights = keras.ops.convert_to_numpy(fast.PartialIdentity(seed=1)((3, 3, 4, 6)))
+    for j in range(4):
+        expected = np.zeros((3, 3, 4))
+        expected[1, 1, j] = 1
+        np.testing.assert_array_equal(weights[..., j], expected)
+    bound = 1 / np.sqrt(3 * 3 * 4)
+    assert np.abs(weights[..., 4:]).max() <= bound and np.abs(weights[..., 4:]).std() > bound / 4
+
+
+def test_sgd_settings_match_airbench():
+    # airbench94: lr = 11.5 / kilostep per summed loss, kilostep = 1024 * (1 + 1/0.15);
+    # PyTorch weight_decay = wd / lr with wd = 0.0153 * 1024 / kilostep.
+    kilostep = 1024 * (1 + 1 / 0.15)
+    torch_lr = 11.5 / kilostep
+    shrink = 0.0153 * 1024 / kilostep
+    settings = fast.FastRecipe().sgd_settings()
+    assert settings["learning_rate"] == pytest.approx(torch_lr * 1024)  # mean, not sum
+    # shrink per step: lr * l2 (Keras, mean loss) == torch lr * (wd / lr) (summed loss)
+    assert settings["learning_rate"] * settings["l2"] == pytest.approx(shrink)
+    assert settings["bias_learning_rate"] == pytest.approx(64 * settings["learning_rate"])
+    assert settings["bias_learning_rate"] * settings["bias_l2"] == pytest.approx(shrink)
+
+
+def test_recipe_rejects_bad_settings():
+    with pytest.raises(ValueError, match="flip"):
+        fast.FastRecipe(flip="sometimes")
+    with pytest.raises(ValueError, match="widths"):
+        fast.FastRecipe(widths=(8, 8))
+    with pytest.raises(ValueError, match="epochs"):
+        fast.FastRecipe(epochs=0)
+
+
+def test_triangular_schedule():
+    schedule = fast.TriangularSchedule(2.0, total_steps=100)
+    value = lambda step: float(keras.ops.convert_to_numpy(schedule(step)))  # noqa: E731
+    assert value(0) == pytest.approx(0.4)
+    assert value(23) == pytest.approx(2.0)
+    assert value(100) == pytest.approx(0.14)
+    assert value(10) == pytest.approx(0.4 + 1.6 * 10 / 23, rel=1e-5)
+
+
+def test_fast_sgd_steps_as_pytorch_nesterov_with_l2():
+    weight = keras.Variable(np.array([1.0, -2.0], dtype="float32"))
+    scaled = keras.Variable(np.array([0.5], dtype="float32"))
+    stopped = keras.Variable(np.array([3.0], dtype="float32"))
+    optimizer = fast.FastSGD(
+        0.1,
+        momentum=0.9,
+        l2=0.01,
+        scaled_variables=[scaled],
+        scale=10.0,
+        scaled_l2=0.001,
+        stop_after=[(stopped, 2)],
+    )
+    variables = [weight, scaled, stopped]
+    gradient = [
+        np.array([0.3, 0.1], "float32"),
+        np.array([0.2], "float32"),
+        np.array([1.0], "float32"),
+    ]
+    # PyTorch's SGD(nesterov=True, weight_decay): g += wd * w; b = m * b + g; w -= lr * (g + m * b)
+    expected = [keras.ops.convert_to_numpy(v).astype(np.float64) for v in variables]
+    buffers = [np.zeros_like(e) for e in expected]
+    settings = [(0.1, 0.01), (1.0, 0.001), (0.1, 0.01)]
+    for step in range(4):
+        optimizer.apply(gradient, variables)
+        for i, (lr, l2) in enumerate(settings):
+            if i == 2 and step >= 2:
+                continue  # stopped after 2 steps
+            g = gradient[i] + l2 * expected[i]
+            buffers[i] = 0.9 * buffers[i] + g
+            expected[i] = expected[i] - lr * (g + 0.9 * buffers[i])
+        for variable, value in zip(variables, expected):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), value, rtol=1e-5)
+
+
+def test_lookahead_pulls_weights_to_the_average():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+    model.layers[0].kernel.assign(np.ones((2, 1), "float32"))
+    lookahead = fast.Lookahead(total_steps=10, every=5)
+    lookahead.set_model(model)
+    lookahead.on_train_begin()
+    model.layers[0].kernel.assign(np.full((2, 1), 3.0, "float32"))
+    lookahead.pull(decay=0.75)  # average: 1 + 0.25 * (3 - 1) = 1.5
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.layers[0].kernel), 1.5)
+    model.layers[0].kernel.assign(np.full((2, 1), 5.0, "float32"))
+    lookahead.finish()  # decay 1: the weights take the average, untouched by them
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.layers[0].kernel), 1.5)
+
+
+def test_flips_alternate_between_epochs():
+    images = np.random.default_rng(0).random((50, 4, 4, 1))
+    augment = fast.FlipTranslate(images, translate=0, flip="alternating", seed=0)
+    first, second, third = (augment.epoch(e) for e in range(3))
+    np.testing.assert_array_equal(second, first[:, :, ::-1])
+    np.testing.assert_array_equal(third, first)
+    flipped = [not np.array_equal(f, i) for f, i in zip(first, images)]
+    assert 10 < sum(flipped) < 40  # a random half starts flipped
+    for f, i in zip(first, images):
+        assert np.array_equal(f, i) or np.array_equal(f, i[:, ::-1])
+
+
+def test_translations_are_crops_of_the_reflected_image():
+    images = np.random.default_rng(1).random((40, 6, 6, 2))
+    augment = fast.FlipTranslate(images, translate=2, flip="none", seed=0)
+    shifted = augment.epoch(0)
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
+    offsets = set()
+    for image, pad in zip(shifted, padded):
+        found = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if np.array_equal(image, pad[dy : dy + 6, dx : dx + 6])
+        ]
+        assert found
+        offsets.add(found[0])
+    assert len(offsets) > 10
+
+
+def test_predict_tta_levels():
+    # A model that sums pixels times a left-right ramp: not mirror-invariant.
+    ramp = np.linspace(-1, 1, 4).reshape(1, 4, 1)
+    model = keras.Sequential(
+        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(1, use_bias=False)]
+    )
+    model.layers[-1].kernel.assign(
+        np.broadcast_to(ramp, (4, 4, 1)).reshape(16, 1).astype("float32")
+    )
+    images = np.random.default_rng(2).random((3, 4, 4, 1)).astype("float32")
+    plain = (images * ramp).sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(fast.predict_tta(model, images, 0)[:, 0], plain, rtol=1e-5)
+    np.testing.assert_allclose(fast.predict_tta(model, images, 1)[:, 0], 0, atol=1e-5)
+    with pytest.raises(ValueError, match="level"):
+        fast.predict_tta(model, images, 3)
+
+
+def test_train_fast_runs_and_learns_a_separable_task():
+    rng = np.random.default_rng(0)
+    labels = np.arange(2048) % 10
+    images = rng.normal(size=(2048, 32, 32, 3)).astype("float32") * 0.1
+    images[np.arange(2048), 3 * labels + 2, :, 0] += 3.0  # the class sets which row is bright
+    recipe = fast.FastRecipe(epochs=4, batch_size=256, widths=(8, 16, 16))
+    lines = []
+    result = fast.train_fast(images, labels, recipe, seed=0, log=lines.append)
+    assert [entry["epoch"] for entry in result.history] == [1, 2, 3, 4]
+    assert len(lines) == 4 and lines[0].startswith("epoch  1/4")
+    assert result.accuracy(images[:512], labels[:512]) > 0.3  # three times chance
+
+
+def test_train_fast_rejects_bad_input():
+    with pytest.raises(ValueError, match="32, 32, 3"):
+        fast.train_fast(np.zeros((10, 28, 28, 1)), np.zeros(10))
+    with pytest.raises(ValueError, match="at least one batch"):
+        fast.train_fast(np.zeros((10, 32, 32, 3)), np.zeros(10))
+    with pytest.raises(ValueError, match="whitening_images"):
+        fast.fast_cnn(fast.FastRecipe())
+
+
+def test_recorded_runs_ship_with_the_package():
+    runs = fast.recorded_runs()
+    assert {run["study"] for run in runs} == {"record", "grid", "ablation"}
+    assert fast.recorded_runs("ablation")[0]["label"] == "whole recipe"
+    assert all(0.85 < run["accuracy"]["tta2"] < 0.95 for run in runs)
+    with pytest.raises(FileNotFoundError):
+        fast.recorded_runs(name="nothing")
+
+
+DATA_PARALLEL = """
+import os, sys
+import numpy as np
+backend = os.environ["KERAS_BACKEND"]
+if backend == "jax":
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+else:
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import dataclasses
+from cnnbook.keras import fast_training as fast
+
+rng = np.random.default_rng(0)
+images = rng.normal(size=(256, 32, 32, 3)).astype("float32")
+labels = rng.integers(0, 10, 256)
+recipe = fast.FastRecipe(epochs=2, batch_size=64, widths=(8, 16, 16))
+
+def weights(devices):
+    if devices == 1:
+        result = fast.train_fast(images, labels, recipe, seed=0, log=None)
+    else:
+        with fast.data_parallel() as found:
+            assert found == devices, found
+            result = fast.train_fast(images, labels, recipe, seed=0, log=None)
+    to_numpy = fast.keras.ops.convert_to_numpy
+    return [np.asarray(to_numpy(w), dtype=np.float64) for w in result.model.weights]
+
+one, two = weights(1), weights(2)
+worst = max(np.abs(a - b).max() / (np.abs(a).max() + 1e-3) for a, b in zip(one, two))
+print("worst relative difference", worst)
+"""
+
+
+@pytest.mark.parametrize("backend_name", ["tensorflow", "jax"])
+def test_data_parallel_on_two_devices_matches_one(backend_name, run_under_backend):
+    """8 steps on 2 virtual CPU devices against 1: the same weights within 1e-3 of
+    each weight tensor's scale (the order of the float32 sums differs)."""
+    output = run_under_backend(backend_name, DATA_PARALLEL)
+    worst = float(output.split()[-1])
+    assert worst < 1e-3, output
+
+
+def test_data_parallel_refuses_pytorch(monkeypatch):
+    monkeypatch.setattr(fast, "backend", lambda: "torch")
+    with pytest.raises(NotImplementedError, match="torch.distributed"):
+        with fast.data_parallel():
+            pass
