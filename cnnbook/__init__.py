@@ -35,28 +35,20 @@ The modules ``cnnbook.layers``, ``cnnbook.models``, ``cnnbook.training`` and
 ``cnnbook.fast_training`` are deprecated aliases of their homes in :mod:`cnnbook.keras`.
 """
 
-from cnnbook import architecture, datasets, kernels, nn, plots, regularization
-from cnnbook.conv import (
-    conv1d,
-    conv2d,
-    conv2d_backward,
-    conv2d_reference,
-    conv3d,
-    conv_output_size,
-    convolve2d,
-    correlate2d,
-    padding_amounts,
+from cnnbook import (
+    architecture,
+    conv,
+    datasets,
+    gradcheck,
+    kernels,
+    nn,
+    plots,
+    pool,
+    regularization,
 )
-from cnnbook.gradcheck import gradient_check, numerical_gradient
-from cnnbook.pool import (
-    avg_pool1d,
-    avg_pool2d,
-    avg_pool2d_backward,
-    max_pool1d,
-    max_pool2d,
-    max_pool2d_backward,
-    max_pool2d_reference,
-)
+from cnnbook.conv import *  # noqa: F403 (each module lists its public names in __all__)
+from cnnbook.gradcheck import *  # noqa: F403
+from cnnbook.pool import *  # noqa: F403
 from cnnbook.runtime import (
     budget,
     expect_accuracy,
@@ -75,28 +67,11 @@ __all__ = [
     "nn",
     "plots",
     "regularization",
-    "avg_pool1d",
-    "avg_pool2d",
-    "avg_pool2d_backward",
     "budget",
-    "conv1d",
-    "conv2d",
-    "conv2d_backward",
-    "conv2d_reference",
-    "conv3d",
-    "conv_output_size",
-    "convolve2d",
-    "correlate2d",
-    "gradient_check",
     "expect_accuracy",
     "import_keras",
     "import_tensorflow",
-    "max_pool1d",
-    "max_pool2d",
-    "max_pool2d_backward",
-    "max_pool2d_reference",
-    "numerical_gradient",
-    "padding_amounts",
     "smoke_mode",
     "value_and_gradients",
 ]
+__all__ += conv.__all__ + gradcheck.__all__ + pool.__all__

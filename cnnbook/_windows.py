@@ -68,3 +68,24 @@ def tap_slices(window_shape, strides, out_shape, dilations=None):
             for t, d, o, s in zip(tap, dilations, out_shape, strides)
         )
         yield tap, (slice(None), *spatial, slice(None))
+
+
+def window_view(padded, window_shape, strides, out_shape, dilations=None):
+    """Every window of ``padded``, without copying: shape (batch, *out, channels, *taps).
+
+    ``view[b, i, j, c, m, n] = padded[b, s_h i + d_h m, s_w j + d_w n, c]`` in 2-D, for
+    the ``out_shape`` windows that step by ``strides`` and the taps that step by
+    ``dilations`` (default 1) inside them.
+    """
+    ndim = len(window_shape)
+    dilations = dilations or (1,) * ndim
+    extents = [extent(k, d) for k, d in zip(window_shape, dilations)]
+    view = np.lib.stride_tricks.sliding_window_view(padded, extents, axis=tuple(range(1, ndim + 1)))
+    return view[
+        (
+            slice(None),
+            *(slice(None, (o - 1) * s + 1, s) for o, s in zip(out_shape, strides)),
+            slice(None),
+            *(slice(None, None, d) for d in dilations),
+        )
+    ]

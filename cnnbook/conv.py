@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnbook._arguments import is_int, positive_ints
-from cnnbook._windows import AXIS_NAMES, extent, padded_shape, tap_slices, unpad
+from cnnbook._windows import AXIS_NAMES, extent, padded_shape, tap_slices, unpad, window_view
 
 __all__ = [
     "conv1d",
@@ -182,16 +182,9 @@ def conv_output_size(size, kernel_size, stride=1, padding="valid", dilation=1):
 
     Parameters
     ----------
-    size : int
-        Length of the input along the axis.
-    kernel_size : int
-        Length of the kernel along the axis.
-    stride : int, default 1
-        Step between two windows.
-    padding : {"valid", "same", "full"} or int or (int, int), default "valid"
-        As in :func:`padding_amounts`.
-    dilation : int, default 1
-        Spacing between kernel taps.
+    size, kernel_size, stride, padding, dilation
+        As in :func:`padding_amounts`: the input's and the kernel's length along the
+        axis, the step between windows, the padding and the spacing of the taps.
 
     Returns
     -------
@@ -426,18 +419,7 @@ def _windows(x, kernel, strides, pads, dilations):
     ndim = kernel.ndim - 2
     out_shape = _output_shape(x, kernel, strides, pads, dilations)
     padded = np.pad(x, ((0, 0), *pads, (0, 0))) if any(map(any, pads)) else x
-    extents = [extent(k, d) for k, d in zip(kernel.shape[:-2], dilations)]
-    windows = np.lib.stride_tricks.sliding_window_view(
-        padded, extents, axis=tuple(range(1, ndim + 1))
-    )  # (batch, *positions, channels, *extents)
-    windows = windows[
-        (
-            slice(None),
-            *(slice(None, (o - 1) * s + 1, s) for o, s in zip(out_shape, strides)),
-            slice(None),
-            *(slice(None, None, d) for d in dilations),
-        )
-    ]
+    windows = window_view(padded, kernel.shape[:-2], strides, out_shape, dilations)
     return windows.transpose(0, *range(1, ndim + 1), *range(ndim + 2, 2 * ndim + 2), ndim + 1)
 
 
@@ -513,11 +495,7 @@ def conv1d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
     Returns
     -------
     numpy.ndarray, shape (batch, out_length, out_channels)
-
-    Raises
-    ------
-    ValueError, TypeError
-        As :func:`conv2d`.
+        Bad arguments raise the ``ValueError`` or ``TypeError`` that :func:`conv2d` raises.
 
     Examples
     --------
@@ -625,11 +603,7 @@ def conv3d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
     Returns
     -------
     numpy.ndarray, shape (batch, out_depth, out_height, out_width, out_channels)
-
-    Raises
-    ------
-    ValueError, TypeError
-        As :func:`conv2d`.
+        Bad arguments raise the ``ValueError`` or ``TypeError`` that :func:`conv2d` raises.
 
     Examples
     --------

@@ -1,17 +1,5 @@
-"""Deprecated alias of :mod:`cnnbook.keras.fast_training`.
+"""Deprecated: moved to :mod:`cnnbook.keras.fast_training`; importing this warns."""
 
-The Keras engine moved to :mod:`cnnbook.keras`. ``import cnnbook.fast_training`` keeps
-working and warns; import :mod:`cnnbook.keras.fast_training` instead.
-"""
+from cnnbook._moved import moved
 
-import warnings
-
-from cnnbook.keras.fast_training import *  # noqa: F403
-from cnnbook.keras.fast_training import __all__  # noqa: F401
-
-warnings.warn(
-    "cnnbook.fast_training moved to cnnbook.keras.fast_training; import it from there "
-    "(cnnbook.fast_training will be removed in cnnbook 1.0)",
-    DeprecationWarning,
-    stacklevel=2,
-)
+globals().update(moved(__name__, "cnnbook.keras.fast_training"))

@@ -1,17 +1,5 @@
-"""Deprecated alias of :mod:`cnnbook.keras.models`.
+"""Deprecated: moved to :mod:`cnnbook.keras.models` (the Keras engine); importing this warns."""
 
-The Keras engine moved to :mod:`cnnbook.keras`. ``import cnnbook.models`` keeps
-working and warns; import :mod:`cnnbook.keras.models` instead.
-"""
+from cnnbook._moved import moved
 
-import warnings
-
-from cnnbook.keras.models import *  # noqa: F403
-from cnnbook.keras.models import __all__  # noqa: F401
-
-warnings.warn(
-    "cnnbook.models moved to cnnbook.keras.models; import it from there "
-    "(cnnbook.models will be removed in cnnbook 1.0)",
-    DeprecationWarning,
-    stacklevel=2,
-)
+globals().update(moved(__name__, "cnnbook.keras.models"))

@@ -264,19 +264,9 @@ def avg_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
     Each window's output is the mean of its real cells, so each of those cells gets
-    the window's gradient divided by their number; overlapping windows add up.
-
-    Parameters
-    ----------
-    grad_output : array_like, shape (batch, out_height, out_width, channels)
-        Gradient of the loss with respect to the pooled output.
-    x, pool_size, stride, padding
-        As given to :func:`avg_pool2d`.
-
-    Returns
-    -------
-    numpy.ndarray
-        Gradient with respect to ``x``, shaped like ``x``.
+    the window's gradient divided by their number; overlapping windows add up. The
+    arguments and the result are those of :func:`max_pool2d_backward`, with ``x``,
+    ``pool_size``, ``stride`` and ``padding`` as given to :func:`avg_pool2d`.
 
     Examples
     --------

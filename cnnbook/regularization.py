@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnbook._windows import pad
+from cnnbook._windows import pad, window_view
 from cnnbook.pool import _prepare_pool
 
 __all__ = [
@@ -71,10 +71,7 @@ def dropconnect_dense(x, kernel, bias=None, rate=0.5, training=True, rng=None):
 def _pool_windows(x, pool_size, stride, padding):
     """Windows of the non-negative part of ``x``: shape (batch, *out, channels, cells)."""
     x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
-    padded = pad(np.maximum(x, 0), pads, 0.0)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, pool_sizes, axis=(1, 2))
-    windows = windows[:, : (out_shape[0] - 1) * strides[0] + 1 : strides[0]]
-    windows = windows[:, :, : (out_shape[1] - 1) * strides[1] + 1 : strides[1]]
+    windows = window_view(pad(np.maximum(x, 0), pads, 0.0), pool_sizes, strides, out_shape)
     return windows.reshape(*windows.shape[:4], -1)
 
 

@@ -1,26 +1,11 @@
-"""Deprecated alias of :mod:`cnnbook.keras.training`.
+"""Deprecated: moved to :mod:`cnnbook.keras.training` (the Keras engine); importing this warns.
 
-The Keras engine moved to :mod:`cnnbook.keras`. ``import cnnbook.training`` keeps
-working and warns; import :mod:`cnnbook.keras.training` instead.
+Chapters 7, 9a and 9b once imported ``validation_split`` and the device detection from
+here; they live in :mod:`cnnbook.datasets` and :mod:`cnnbook.runtime`.
 """
 
-import warnings
+from cnnbook._moved import moved
 
-# Chapters 7, 9a and 9b once imported these from here; they live in datasets and runtime.
-from cnnbook.datasets import validation_split  # noqa: F401
-from cnnbook.keras.training import *  # noqa: F403
-from cnnbook.keras.training import __all__  # noqa: F401
-from cnnbook.runtime import (  # noqa: F401
-    backend,
-    choose_precision,
-    describe_device,
-    import_tensorflow,
-    visible_gpus,
-)
-
-warnings.warn(
-    "cnnbook.training moved to cnnbook.keras.training; import it from there "
-    "(cnnbook.training will be removed in cnnbook 1.0)",
-    DeprecationWarning,
-    stacklevel=2,
-)
+_RUNTIME = ("backend", "choose_precision", "describe_device", "import_tensorflow", "visible_gpus")
+_ELSEWHERE = ["cnnbook.datasets:validation_split"] + [f"cnnbook.runtime:{n}" for n in _RUNTIME]
+globals().update(moved(__name__, "cnnbook.keras.training", also=_ELSEWHERE))

@@ -9,39 +9,9 @@ compared number by number.
 Used by chapters 7, 8, 8b, 9c and 11.
 """
 
-from cnnbook.nn.layers import (
-    AvgPool2D,
-    Conv2D,
-    Dense,
-    DropConnectDense,
-    Dropout,
-    Flatten,
-    Layer,
-    MaxPool2D,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    StochasticPool2D,
-    Tanh,
-)
-from cnnbook.nn.model import Sequential
-from cnnbook.nn.optimizers import SGD, InverseTimeDecay
+from cnnbook.nn import layers, model, optimizers
+from cnnbook.nn.layers import *  # noqa: F403  (the names each module lists in __all__)
+from cnnbook.nn.model import *  # noqa: F403
+from cnnbook.nn.optimizers import *  # noqa: F403
 
-__all__ = [
-    "SGD",
-    "AvgPool2D",
-    "Conv2D",
-    "Dense",
-    "DropConnectDense",
-    "Dropout",
-    "Flatten",
-    "InverseTimeDecay",
-    "Layer",
-    "MaxPool2D",
-    "ReLU",
-    "Sequential",
-    "Sigmoid",
-    "Softmax",
-    "StochasticPool2D",
-    "Tanh",
-]
+__all__ = layers.__all__ + model.__all__ + optimizers.__all__
