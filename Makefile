@@ -11,7 +11,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 .DEFAULT_GOAL := book
 .PHONY: help install book test test-gpu test-colab test-backends test-backends-jax \
 	test-backends-torch lint unit notebooks-smoke book-strict browser notebooks colab-cells \
-	bench release clean
+	bench release pdf clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ book: $(STAMP)  ## install, then build the book from the stored outputs into _bu
 	$(BIN)/jupyter-book build . --keep-going
 	@echo "The book is in _build/html/index.html"
 
-test: lint unit notebooks-smoke test-colab test-backends-jax book-strict browser  ## the full test suite (what .ci/run runs)
+test: lint unit notebooks-smoke test-colab test-backends-jax book-strict pdf browser  ## the full test suite (what .ci/run runs)
 
 lint: $(STAMP)  ## ruff; the workflows and CITATION.cff against their schemas
 	$(BIN)/ruff check cnnbook tests tools benchmarks book
@@ -94,6 +94,10 @@ bench: $(STAMP)  ## speed of cnnbook against TensorFlow, as ratios measured in o
 	$(BIN)/python benchmarks/bench_pool.py
 	$(BIN)/python benchmarks/bench_nn_digits.py
 	$(BIN)/python benchmarks/bench_input_pipeline.py
+
+pdf: $(STAMP)  ## the whole book as one PDF (_build/pdf/cnnbook.pdf), printed by Chromium
+	bash tools/ensure_chromium.sh
+	$(BIN)/python tools/make_pdf.py
 
 release: $(STAMP)  ## build the sdist and the wheel into dist/ and check them with twine
 	rm -rf dist

@@ -8,17 +8,15 @@ cnnbook has two engines, side by side:
 - :mod:`cnnbook.keras` (this package): the same ideas as Keras 3 code that trains on
   TensorFlow, JAX or PyTorch, on a CPU or a GPU.
 
-Modules
--------
-layers
-    DropConnect and stochastic pooling as Keras layers (chapter 11).
-models
-    The tutorial's network and the improved one of chapter 9b.
-training
-    Data subsets, the CIFAR-10 input pipeline, schedules, seeded training runs (9a-11).
-fast_training
-    airbench94's fast recipe (chapter 9d).
+Its modules:
+
+- :mod:`cnnbook.keras.layers`: DropConnect and stochastic pooling as Keras layers
+  (chapter 11);
+- :mod:`cnnbook.keras.models`: the tutorial's network and the improved one (9a-9c);
+- :mod:`cnnbook.keras.training`: data subsets, the CIFAR-10 input pipeline, schedules,
+  seeded training runs (9a-11);
+- :mod:`cnnbook.keras.fast_training`: airbench94's fast recipe and data parallelism (9d).
 
 Importing a module of this package imports Keras, on the backend ``KERAS_BACKEND``
-names (:func:`cnnbook.import_keras`); ``import cnnbook`` alone does not.
+names (:func:`cnnbook.runtime.import_keras`); ``import cnnbook`` alone does not.
 """

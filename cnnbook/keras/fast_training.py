@@ -649,7 +649,9 @@ def train_fast(images, labels, recipe=None, seed=0, log=print):
     targets = keras.utils.to_categorical(labels, 10).astype(np.float32)
 
     start = time.perf_counter()
-    model = fast_cnn(recipe, whitening_images=images[:5000], seed=seed)
+    # 5,000 images chosen at random: a copy of CIFAR-10 may be sorted by class.
+    sample = rng.choice(len(images), size=min(5000, len(images)), replace=False)
+    model = fast_cnn(recipe, whitening_images=images[sample], seed=seed)
     settings = recipe.sgd_settings()
     biases = [
         layer.beta for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)

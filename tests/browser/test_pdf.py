@@ -1,0 +1,63 @@
+"""The book as one PDF (`make pdf`): every chapter in it, its math typeset, and a link to it
+from the landing page of the HTML build."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+PDF = ROOT / "_build" / "pdf" / "cnnbook.pdf"
+
+
+def chapter_titles():
+    """The first heading of every page in _toc.yml (notebooks and Markdown pages)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    titles = []
+    for entry in [{"file": toc["root"]}, *toc["chapters"]]:
+        path = ROOT / entry["file"]
+        if path.with_suffix(".ipynb").is_file():
+            cells = json.loads(path.with_suffix(".ipynb").read_text())["cells"]
+            text = "".join(cells[0]["source"])
+        else:
+            text = path.with_suffix(".md").read_text()
+        heading = next(line for line in text.splitlines() if line.startswith("# "))
+        titles.append(heading[2:].strip())
+    return titles
+
+
+@pytest.fixture(scope="module")
+def pdf_text():
+    pypdf = pytest.importorskip("pypdf")
+    if not PDF.is_file():
+        pytest.fail("no PDF: run `make pdf` first")
+    reader = pypdf.PdfReader(PDF)
+    return len(reader.pages), " ".join(page.extract_text() for page in reader.pages)
+
+
+def normalized(text):
+    return " ".join(text.replace("\u2019", "'").split())
+
+
+def test_pdf_has_every_chapter(pdf_text):
+    pages, text = pdf_text
+    assert pages >= 100, f"only {pages} pages"
+    text = normalized(text)
+    missing = [title for title in chapter_titles() if normalized(title) not in text]
+    assert not missing, f"chapter titles not found in the PDF: {missing}"
+
+
+def test_pdf_math_is_typeset(pdf_text):
+    _, text = pdf_text
+    assert "\\frac" not in text and "$$" not in text  # MathJax replaced the TeX source
+
+
+def test_landing_page_links_the_pdf():
+    index = ROOT / "_build" / "html" / "index.html"
+    if not index.is_file():
+        pytest.skip("the HTML book is not built")
+    assert 'href="cnnbook.pdf"' in index.read_text()
+    assert (ROOT / "_build" / "html" / "cnnbook.pdf").is_file()

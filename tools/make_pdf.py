@@ -1,0 +1,81 @@
+"""The whole book as one PDF, for reading offline: `make pdf`.
+
+Builds the single-page HTML version of the book (``jupyter-book build . --builder
+singlehtml``), opens it in headless Chromium, waits for MathJax to typeset the math,
+and prints it to ``_build/pdf/cnnbook.pdf`` (A4). When the HTML book has been built
+(``make book``), the PDF is copied beside it and its landing page gets a link to it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SINGLE = ROOT / "_build" / "singlehtml" / "index.html"
+PDF = ROOT / "_build" / "pdf" / "cnnbook.pdf"
+SITE = ROOT / "_build" / "html"
+CHROMIUM = os.environ.get("CNNBOOK_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+WAIT_FOR_MATHJAX = "async () => { await window.MathJax?.startup?.promise; }"
+LINK = '<p class="cnnbook-pdf"><a href="cnnbook.pdf">The whole book as one PDF</a></p>'
+
+
+def build_single_page():
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jupyter_book), "build", str(ROOT), "--builder", "singlehtml"]
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def print_pdf(html=SINGLE, pdf=PDF):
+    from playwright.sync_api import sync_playwright
+
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        page.goto(html.as_uri(), wait_until="load")
+        # MathJax 3 typesets after the page loads; its promise settles when it is done.
+        page.evaluate(
+            "async () => { if (window.MathJax?.startup?.promise) await MathJax.startup.promise; }"
+        )
+        page.emulate_media(media="print")
+        page.pdf(
+            path=str(pdf),
+            format="A4",
+            print_background=True,
+            margin={"top": "18mm", "bottom": "18mm", "left": "15mm", "right": "15mm"},
+        )
+        browser.close()
+    return pdf
+
+
+def link_from_landing_page(pdf=PDF, site=SITE):
+    """Copy the PDF into the HTML build and link it from the landing page (once)."""
+    index = site / "index.html"
+    if not index.is_file():
+        return False
+    shutil.copy(pdf, site / "cnnbook.pdf")
+    text = index.read_text()
+    if LINK not in text:
+        text = re.sub(r"(</h1>)", r"\1" + LINK, text, count=1)
+        index.write_text(text)
+    return True
+
+
+def main():
+    build_single_page()
+    pdf = print_pdf()
+    linked = link_from_landing_page(pdf)
+    size = pdf.stat().st_size / 1e6
+    where = " and linked from _build/html/index.html" if linked else ""
+    print(f"wrote {pdf.relative_to(ROOT)} ({size:.1f} MB){where}")
+
+
+if __name__ == "__main__":
+    main()
