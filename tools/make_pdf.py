@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SINGLE = ROOT / "_build" / "singlehtml" / "index.html"
+SINGLE_DIR = ROOT / "_build" / "singlehtml"
 PDF = ROOT / "_build" / "pdf" / "cnnbook.pdf"
 SITE = ROOT / "_build" / "html"
 CHROMIUM = os.environ.get("CNNBOOK_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -25,12 +25,21 @@ LINK = '<p class="cnnbook-pdf"><a href="cnnbook.pdf">The whole book as one PDF</
 
 
 def build_single_page():
+    """Build the single page; return it as a file at the build's root.
+
+    Jupyter Book writes the page to ``book/index.html`` (the root page's name) but
+    links its styles, scripts and images from the build's root, where the top-level
+    ``index.html`` only redirects. A copy of the page at the root finds them all.
+    """
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(ROOT), "--builder", "singlehtml"]
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    page = SINGLE_DIR / "cnnbook.html"
+    shutil.copy(SINGLE_DIR / "book" / "index.html", page)
+    return page
 
 
-def print_pdf(html=SINGLE, pdf=PDF):
+def print_pdf(html, pdf=PDF):
     from playwright.sync_api import sync_playwright
 
     pdf.parent.mkdir(parents=True, exist_ok=True)
@@ -56,11 +65,11 @@ def print_pdf(html=SINGLE, pdf=PDF):
 
 
 def link_from_landing_page(pdf=PDF, site=SITE):
-    """Copy the PDF into the HTML build and link it from the landing page (once)."""
-    index = site / "index.html"
+    """Copy the PDF beside the HTML build's landing page and link it from there (once)."""
+    index = site / "book" / "index.html"  # the top-level index.html only redirects here
     if not index.is_file():
         return False
-    shutil.copy(pdf, site / "cnnbook.pdf")
+    shutil.copy(pdf, index.parent / "cnnbook.pdf")
     text = index.read_text()
     if LINK not in text:
         text = re.sub(r"(</h1>)", r"\1" + LINK, text, count=1)
@@ -69,11 +78,10 @@ def link_from_landing_page(pdf=PDF, site=SITE):
 
 
 def main():
-    build_single_page()
-    pdf = print_pdf()
+    pdf = print_pdf(build_single_page())
     linked = link_from_landing_page(pdf)
     size = pdf.stat().st_size / 1e6
-    where = " and linked from _build/html/index.html" if linked else ""
+    where = " and linked from _build/html/book/index.html" if linked else ""
     print(f"wrote {pdf.relative_to(ROOT)} ({size:.1f} MB){where}")
 
 

@@ -69,7 +69,7 @@ class FastRecipe:
     (:meth:`sgd_settings` turns them into plain SGD's). ``dataclasses.replace(recipe,
     label_smoothing=0.0)`` gives a recipe with one idea taken away.
 
-    Attributes
+    Parameters
     ----------
     epochs : float
         Passes over the training images; a fraction trains part of the last one.
@@ -588,7 +588,7 @@ def predict_tta(model, images, level=2, batch_size=1000):
 class FastResult:
     """What :func:`train_fast` returns.
 
-    Attributes
+    Parameters
     ----------
     model : keras.Model
         Trained, with the lookahead average copied in.
@@ -728,10 +728,7 @@ def data_parallel(devices=None):
         Device names (JAX: ``"cpu:0"``, ``"gpu:1"``; TensorFlow: ``"/cpu:0"``); by
         default every GPU, or every CPU device when there is no GPU.
 
-    Yields
-    ------
-    int
-        The number of devices.
+    The block receives the number of devices (``with data_parallel() as devices:``).
     """
     name = backend()
     if name == "jax":
