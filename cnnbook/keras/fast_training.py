@@ -36,10 +36,13 @@ from pathlib import Path
 import numpy as np
 
 from cnnbook.datasets import CIFAR10_MEAN, CIFAR10_STD
-from cnnbook.runtime import backend, import_keras
+from cnnbook.runtime import backend, import_keras, import_tensorflow
 
 keras = import_keras()
 ops = keras.ops
+
+FLIPS = ("alternating", "random", "none")
+"""The horizontal-flip schemes of :class:`FastRecipe` and :class:`FlipTranslate`."""
 
 __all__ = [
     "FastRecipe",
@@ -126,10 +129,7 @@ class FastRecipe:
                 f"epochs and batch_size must be positive. Received: epochs={self.epochs!r}, "
                 f"batch_size={self.batch_size!r}"
             )
-        if self.flip not in ("alternating", "random", "none"):
-            raise ValueError(
-                f"flip must be 'alternating', 'random' or 'none'. Received: flip={self.flip!r}"
-            )
+        _check_flip(self.flip)
         if self.tta_level not in (0, 1, 2):
             raise ValueError(f"tta_level must be 0, 1 or 2. Received: {self.tta_level!r}")
         if len(self.widths) != 3 or min(self.widths) < 1:
@@ -525,8 +525,7 @@ class FlipTranslate:
     """
 
     def __init__(self, images, translate=2, flip="alternating", seed=0):
-        if flip not in ("alternating", "random", "none"):
-            raise ValueError(f"flip must be 'alternating', 'random' or 'none'. Received: {flip!r}")
+        _check_flip(flip)
         self.rng = np.random.default_rng(seed)
         self.translate = int(translate)
         self.flip = flip
@@ -551,6 +550,11 @@ class FlipTranslate:
         elif self.flip == "random":
             out = _flip_some(out, self.rng.random(n) < 0.5)
         return np.ascontiguousarray(out)
+
+
+def _check_flip(flip):
+    if flip not in FLIPS:
+        raise ValueError(f"flip must be 'alternating', 'random' or 'none'. Received: flip={flip!r}")
 
 
 def _flip_some(images, chosen):
@@ -741,8 +745,7 @@ def data_parallel(devices=None):
         finally:
             keras.distribution.set_distribution(previous)
     elif name == "tensorflow":
-        import tensorflow as tf
-
+        tf = import_tensorflow()
         if devices is None:
             found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
             devices = [device.name for device in found]
