@@ -12,9 +12,14 @@ Keras 3 runs the same model code on TensorFlow (the book's default), JAX or PyTo
 chosen by the environment variable ``KERAS_BACKEND`` before Keras is imported.
 :func:`import_keras` imports it (TensorFlow quietly, when that is the backend);
 :func:`value_and_gradients`, :func:`visible_gpus`, :func:`choose_precision` and
-:func:`describe_device` work the same on each backend.
+:func:`describe_device` work the same on each backend. Every chapter that trains with
+Keras calls :func:`use_precision`: 16-bit compute where the GPU is fast at it, or the
+policy that the environment variable ``CNNBOOK_PRECISION`` names
+(``float32``, ``mixed_float16`` or ``mixed_bfloat16``), so that a CPU can run a chapter
+the way a GPU does.
 
-Used by every chapter; devices and precision by chapters 9a, 9b and ``make test-gpu``.
+Used by every chapter; devices and precision by the chapters that train with Keras
+(4, 9a, 9b, 9d, 10, 11) and ``make test-gpu``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ __all__ = [
     "expect_accuracy",
     "import_keras",
     "import_tensorflow",
+    "precision",
     "smoke_mode",
+    "use_precision",
     "value_and_gradients",
     "visible_gpus",
 ]
@@ -288,6 +295,77 @@ def choose_precision(compute_capabilities):
     return "float32"
 
 
+PRECISION_VARIABLE = "CNNBOOK_PRECISION"
+POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def precision(gpus=None):
+    """The Keras precision policy a chapter trains with.
+
+    ``CNNBOOK_PRECISION`` when it is set, so that a CPU can run any chapter the way a
+    GPU would (the test suite does this); otherwise :func:`choose_precision` for the GPUs
+    present. Nothing is changed: :func:`use_precision` applies it.
+
+    Parameters
+    ----------
+    gpus : list of (str, (int, int)), optional
+        As returned by :func:`visible_gpus` (default: ask the Keras backend). Not
+        consulted when ``CNNBOOK_PRECISION`` is set.
+
+    Returns
+    -------
+    str
+        One of ``"float32"``, ``"mixed_float16"``, ``"mixed_bfloat16"``.
+
+    Raises
+    ------
+    ValueError
+        When ``CNNBOOK_PRECISION`` names another policy.
+
+    Examples
+    --------
+    >>> import os
+    >>> saved = os.environ.pop("CNNBOOK_PRECISION", None)
+    >>> precision(gpus=[("NVIDIA T4", (7, 5))])
+    'mixed_float16'
+    >>> os.environ["CNNBOOK_PRECISION"] = "mixed_bfloat16"
+    >>> precision(gpus=[])
+    'mixed_bfloat16'
+    >>> _ = os.environ.pop("CNNBOOK_PRECISION")
+    >>> if saved is not None:
+    ...     os.environ["CNNBOOK_PRECISION"] = saved
+    """
+    forced = os.environ.get(PRECISION_VARIABLE, "").strip()
+    if forced:
+        if forced not in POLICIES:
+            raise ValueError(
+                f"{PRECISION_VARIABLE} must be one of {', '.join(POLICIES)}. "
+                f"Received: {PRECISION_VARIABLE}={forced!r}"
+            )
+        return forced
+    gpus = visible_gpus() if gpus is None else gpus
+    return choose_precision([capability for _, capability in gpus])
+
+
+def use_precision():
+    """Set Keras's global precision policy to :func:`precision`, and return it.
+
+    Every chapter that trains with Keras calls this once, before it builds a model, so
+    that a GPU computes in 16 bits where that is fast and ``CNNBOOK_PRECISION`` can
+    force any policy on any machine. Under a mixed policy the layers keep float32
+    weights and compute in float16 or bfloat16; the book's networks keep their output
+    layer in float32, so the softmax and the loss are computed at full precision.
+
+    Returns
+    -------
+    str
+        The policy now in force, e.g. ``"float32"``.
+    """
+    policy = precision()
+    import_keras().mixed_precision.set_global_policy(policy)
+    return policy
+
+
 def _capability(text):
     """``"8.6"`` -> ``(8, 6)``; anything unreadable -> ``(0, 0)``."""
     try:
@@ -354,12 +432,12 @@ def describe_device(gpus=None):
     """
     gpus = visible_gpus() if gpus is None else gpus
     if not gpus:
-        return f"CPU only ({os.cpu_count()} cores); precision float32"
+        return f"CPU only ({os.cpu_count()} cores); precision {precision(gpus)}"
     names = ", ".join(
         f"{name} (compute capability {major}.{minor})" for name, (major, minor) in gpus
     )
     count = f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}"
-    return f"{count}: {names}; precision {choose_precision([c for _, c in gpus])}"
+    return f"{count}: {names}; precision {precision(gpus)}"
 
 
 def expect_accuracy(accuracy, low, high=1.0):
