@@ -50,13 +50,29 @@ def use_style():
     mpl.rcParams.update(STYLE)
 
 
+def _plottable(image):
+    """``image`` as a NumPy array that matplotlib can draw.
+
+    A layer computing in bfloat16 (mixed precision) returns ml_dtypes' bfloat16 arrays,
+    which ``imshow`` refuses: they, and float16 arrays, become float32. Integer arrays
+    and wider floats are left as they are (``imshow`` reads uint8 as 0-255 and floats
+    as 0-1).
+    """
+    image = np.asarray(image)
+    narrow_float = image.dtype.kind == "f" and image.dtype.itemsize < 4
+    if narrow_float or image.dtype.kind not in "biuf":
+        return image.astype(np.float32)
+    return image
+
+
 def show_images(images, titles=None, ncols=None, size=2.6, cmap="gray", vmin=None, vmax=None):
     """Show images side by side, without axes, each with its title.
 
     Parameters
     ----------
     images : sequence of array_like
-        2-D (grey) or (height, width, 3) arrays.
+        2-D (grey) or (height, width, 3) arrays; bfloat16 arrays (a layer's output under
+        mixed precision) are drawn as float32.
     titles : sequence of str, optional
         One per image.
     ncols : int, optional
@@ -81,7 +97,7 @@ def show_images(images, titles=None, ncols=None, size=2.6, cmap="gray", vmin=Non
     for index, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if index < len(images):
-            ax.imshow(np.asarray(images[index]), cmap=cmap, vmin=vmin, vmax=vmax)
+            ax.imshow(_plottable(images[index]), cmap=cmap, vmin=vmin, vmax=vmax)
             if titles is not None:
                 ax.set_title(titles[index])
     return fig

@@ -107,13 +107,16 @@ def stochastic_pool2d(x, pool_size=2, stride=None, padding="valid", training=Tru
 
 def _stochastic_pool(windows, training, rng):
     """Pool ``windows`` (..., cells); return the output and the drawn cells (None at inference)."""
-    total = windows.sum(axis=-1)
+    cumulative = np.cumsum(windows, axis=-1)
+    # The total is the cumulative sum's own last entry, not a separately rounded sum, so
+    # that a threshold below the total always reaches a cell.
+    total = cumulative[..., -1]
     if not training:
         return (windows**2).sum(axis=-1) / np.where(total > 0, total, 1.0), None
     threshold = rng.random(total.shape) * total
     # The first cell whose cumulative sum reaches the threshold is drawn with
     # probability a_i / total: the inverse of the cumulative distribution.
-    chosen = np.argmax(np.cumsum(windows, axis=-1) >= threshold[..., None], axis=-1)
+    chosen = np.argmax(cumulative >= threshold[..., None], axis=-1)
     return np.take_along_axis(windows, chosen[..., None], axis=-1)[..., 0], chosen
 
 

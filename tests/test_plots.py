@@ -54,3 +54,16 @@ def test_learning_curves_and_misclassified():
     assert [ax.get_title() for ax in figure.axes if ax.get_title()] == ["b -> c", "d -> b"]
     assert show_misclassified(images, [0, 1], [0, 1]) is None
     matplotlib.pyplot.close("all")
+
+
+def test_show_images_draws_16_bit_arrays_as_float32():
+    # A layer under mixed_bfloat16 returns ml_dtypes' bfloat16 arrays, which imshow refuses.
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    image = np.linspace(0, 1, 48, dtype=np.float32).reshape(4, 4, 3)
+    for dtype in (ml_dtypes.bfloat16, np.float16):
+        figure = show_images([image.astype(dtype)])
+        drawn = figure.axes[0].images[0].get_array()
+        assert drawn.dtype == np.float32
+        np.testing.assert_allclose(drawn, image, atol=4e-3)
+    pixels = (image * 255).astype(np.uint8)  # integers stay integers: imshow reads 0-255
+    assert show_images([pixels]).axes[0].images[0].get_array().dtype == np.uint8

@@ -35,3 +35,43 @@ def test_import_tensorflow_writes_nothing_to_stderr():
     )
     assert result.stdout == "2\n"
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
+def test_cnnbook_precision_overrides_the_hardware_choice(monkeypatch, policy):
+    from cnnbook.runtime import describe_device, precision
+
+    monkeypatch.setenv("CNNBOOK_PRECISION", policy)
+    assert precision(gpus=[]) == policy
+    assert precision(gpus=[("NVIDIA T4", (7, 5))]) == policy
+    assert describe_device([]).endswith(f"precision {policy}")
+
+
+def test_without_cnnbook_precision_the_hardware_decides(monkeypatch):
+    from cnnbook.runtime import describe_device, precision
+
+    monkeypatch.delenv("CNNBOOK_PRECISION", raising=False)
+    assert precision(gpus=[]) == "float32"
+    assert precision(gpus=[("NVIDIA T4", (7, 5))]) == "mixed_float16"
+    assert precision(gpus=[("NVIDIA H200", (9, 0))]) == "mixed_bfloat16"
+    assert describe_device([("NVIDIA H200", (9, 0))]).endswith("precision mixed_bfloat16")
+
+
+def test_an_unknown_precision_is_an_error(monkeypatch):
+    from cnnbook.runtime import precision
+
+    monkeypatch.setenv("CNNBOOK_PRECISION", "float16")
+    with pytest.raises(ValueError, match="Received: CNNBOOK_PRECISION='float16'"):
+        precision(gpus=[])
+
+
+def test_use_precision_sets_the_keras_policy(monkeypatch, keras):
+    from cnnbook.runtime import use_precision
+
+    monkeypatch.setenv("CNNBOOK_PRECISION", "mixed_bfloat16")
+    try:
+        assert use_precision() == "mixed_bfloat16"
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        assert keras.layers.Dense(2).compute_dtype == "bfloat16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -140,15 +140,24 @@ class StochasticPool2D(keras.layers.Layer):
 
     def call(self, inputs, training=False):
         windows = self._windows(inputs)
-        total = ops.sum(windows, axis=3, keepdims=True)
+        # The probabilities are computed in float32 whatever the compute dtype: in 16 bits
+        # a cumulative sum rounds so coarsely that its cells' shares would be off, and
+        # sum(a^2) overflows float16 from activations of about 256.
+        exact = ops.cast(windows, "float32")
+        cumulative = ops.cumsum(exact, axis=3)
+        # The total is the cumulative sum's own last entry, not a separately rounded sum:
+        # then a draw below the total always reaches a cell.
+        total = cumulative[:, :, :, -1:]
         if not training:
             safe = ops.where(total > 0, total, ops.ones_like(total))
-            return ops.sum(windows * windows, axis=3) / ops.squeeze(safe, axis=3)
-        draw = keras.random.uniform(ops.shape(total), seed=self.seed_generator) * total
-        reached = ops.cast(ops.cumsum(windows, axis=3) >= draw, windows.dtype)
-        # The first cell whose cumulative sum reaches the draw: a one-hot choice.
+            expectation = ops.sum(exact * exact, axis=3) / ops.squeeze(safe, axis=3)
+            return ops.cast(expectation, self.compute_dtype)
+        draw = keras.random.uniform(ops.shape(total), dtype="float32", seed=self.seed_generator)
+        reached = ops.cast(cumulative >= draw * total, windows.dtype)
+        # The first cell whose cumulative sum reaches the draw: a one-hot choice, which
+        # picks the cell's value exactly, in the compute dtype.
         before = ops.concatenate([ops.zeros_like(reached[:, :, :, :1]), reached[:, :, :, :-1]], 3)
-        chosen = reached * (1.0 - before)
+        chosen = reached * (1 - before)
         return ops.sum(chosen * windows, axis=3)
 
     def compute_output_shape(self, input_shape):
