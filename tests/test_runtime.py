@@ -75,3 +75,23 @@ def test_use_precision_sets_the_keras_policy(monkeypatch, keras):
         assert keras.layers.Dense(2).compute_dtype == "bfloat16"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_expect_accuracy_records_each_result_where_cnnbook_results_says(
+    monkeypatch, tmp_path, keras
+):
+    import json
+
+    from cnnbook.runtime import expect_accuracy
+
+    results = tmp_path / "results.jsonl"
+    monkeypatch.setenv("CNNBOOK_RESULTS", str(results))
+    monkeypatch.setenv("CNNBOOK_SMOKE", "0")
+    expect_accuracy(0.515, low=0.45, high=0.60)
+    with pytest.raises(AssertionError, match="outside the expected band"):
+        expect_accuracy(0.30, low=0.45, high=0.60)
+    first, second = (json.loads(line) for line in results.read_text().splitlines())
+    assert first["accuracy"] == 0.515 and first["held"] and not second["held"]
+    assert (first["low"], first["high"], first["smoke"]) == (0.45, 0.60, False)
+    assert first["precision"] == keras.mixed_precision.global_policy().name
+    assert first["device"].startswith("CPU only") and first["backend"] == "tensorflow"

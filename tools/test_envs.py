@@ -3,11 +3,32 @@
     python tools/test_envs.py colab          # Colab's versions (ci/colab-stack.txt)
     python tools/test_envs.py backend jax    # Keras on JAX, TensorFlow not installed
     python tools/test_envs.py backend torch  # Keras on PyTorch (CPU), TensorFlow not installed
+    python tools/test_envs.py precision      # 16 bits: mixed_float16 on TF, mixed_bfloat16 on JAX
+    python tools/test_envs.py gpu-rehearsal  # the GPU machine's run, rehearsed on this CPU
+    python tools/test_envs.py newest         # the newest Keras, TF, JAX, NumPy (pre-releases)
 
 Each builds (or reuses) a virtual environment of its own beside `.venv` (`.venv-colab`,
 `.venv-jax`, `.venv-torch`), then runs every notebook in smoke mode under nbval, as
 `make notebooks-smoke` does in `.venv`. The Makefile wraps them (`make test-colab`,
-`make test-backends`).
+`make test-backends`, `make test-precision`, `make test-gpu-rehearsal`).
+
+In 16 bits (`precision`): every notebook with ``CNNBOOK_PRECISION=mixed_float16`` on
+TensorFlow (in `.venv`) and ``mixed_bfloat16`` on JAX (in `.venv-jax`), so that the chapters
+that train run the way a GPU runs them; outputs compared with nbval_sanitize.cfg plus
+nbval_sanitize_device.cfg (the device-and-precision line). Then the 16-bit tests of the
+Keras pieces (tests/test_mixed_precision.py) on PyTorch, in `.venv-torch`: `make unit`
+runs them on TensorFlow and JAX.
+
+The newest releases (`newest`, weekly in .github/workflows/newest.yml): `.venv-newest` on
+the newest Python here that they support (3.13, then 3.12), with the newest Keras,
+TensorFlow, JAX and NumPy, pre-releases included, built afresh each time; every notebook
+on TensorFlow, then on JAX.
+
+The GPU rehearsal (`gpu-rehearsal`): a fresh Python 3.12 environment holding only what
+the lent GPU machine has (ci/gpu-machine.txt) that the book needs, the bundle of
+`make gpu-bundle`, and tools/gpu_run.sh run on one training chapter in full mode on the
+CPU, as it runs on the GPU machine; its summary must say that nbval passed and the
+accuracy band held.
 
 For Colab, the environment first gets exactly the versions of ci/colab-stack.txt (and the
 test tools, which Colab does not need); then cnnbook is installed the way a notebook's
@@ -29,6 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COLAB_STACK = ROOT / "ci" / "colab-stack.txt"
+SANITIZE = [ROOT / "nbval_sanitize.cfg", ROOT / "nbval_sanitize_device.cfg"]
 #: Run the notebooks; not part of what a reader's environment needs.
 TEST_TOOLS = ["pytest>=8.0", "pytest-xdist>=3.5", "nbval>=0.11", "ipykernel>=6.17"]
 #: PyTorch's CPU build, which pip takes from this machine's disk (see README).
@@ -87,12 +109,13 @@ def colab_requirement():
     return re.sub(r"git\+\S+", ROOT.as_uri(), match.group(1))
 
 
-def environment(name, python, requirements):
-    """Create ``.venv-<name>`` with ``requirements`` once; reuse it while they are the same."""
+def environment(name, python, requirements, reuse=True):
+    """Create ``.venv-<name>`` with ``requirements`` once; reuse it while they are the same
+    (unless ``reuse`` is False)."""
     venv = ROOT / f".venv-{name}"
     stamp = venv / ".requirements"
     wanted = "\n".join([python, *requirements])
-    if stamp.exists() and stamp.read_text() == wanted:
+    if reuse and stamp.exists() and stamp.read_text() == wanted:
         print(f"reusing {venv.name} ({hashlib.sha1(wanted.encode()).hexdigest()[:8]})")
         return str(venv / "bin" / "python")
     shutil.rmtree(venv, ignore_errors=True)
@@ -102,11 +125,11 @@ def environment(name, python, requirements):
     return str(venv / "bin" / "python")
 
 
-def notebooks(python, extra_environment, workers=2):
+def notebooks(python, extra_environment, sanitize="nbval_sanitize.cfg", workers=2):
     """Every notebook in smoke mode under nbval, with the environment's Python."""
     started = time.perf_counter()
     command = [python, "-m", "pytest", "book", "--nbval", "--nbval-current-env"]
-    command += ["--nbval-sanitize-with", "nbval_sanitize.cfg", "-n", str(workers)]
+    command += ["--nbval-sanitize-with", str(sanitize), "-n", str(workers)]
     command += ["--dist", "loadscope", "-q"]
     run(command, cwd=ROOT, env={**os.environ, "CNNBOOK_SMOKE": "1", **extra_environment})
     print(f"notebooks passed in {time.perf_counter() - started:.0f} s")
@@ -137,7 +160,8 @@ def colab():
     notebooks(venv_python, {"KERAS_BACKEND": "tensorflow"})
 
 
-def backend(name):
+def backend_environment(name):
+    """``.venv-<name>``: cnnbook with Keras on JAX or PyTorch, no TensorFlow; its Python."""
     python, version = find_python(("3.11", "3.12"))
     extras = [TORCH] if name == "torch" else []
     venv_python = environment(name, python, [*extras, f"{ROOT}[{name},test]", "ipykernel>=6.29"])
@@ -149,7 +173,99 @@ def backend(name):
         f"Keras {installed.get('keras')} on {name} {installed.get(name)}, Python {version}, "
         "no TensorFlow"
     )
+    return venv_python
+
+
+def backend(name):
+    venv_python = backend_environment(name)
     notebooks(venv_python, {"KERAS_BACKEND": name, "JAX_PLATFORMS": "cpu"})
+
+
+def combined_sanitize_file():
+    """nbval reads one sanitize file: the book's own, then the device-and-precision line's."""
+    combined = ROOT / "_build" / "nbval_sanitize_device.cfg"
+    combined.parent.mkdir(exist_ok=True)
+    combined.write_text("\n".join(path.read_text() for path in SANITIZE))
+    return combined
+
+
+def precision():
+    sanitize = combined_sanitize_file()
+    print("every notebook, mixed_float16, on TensorFlow", flush=True)
+    notebooks(
+        sys.executable,
+        {"KERAS_BACKEND": "tensorflow", "CNNBOOK_PRECISION": "mixed_float16"},
+        sanitize,
+    )
+    print("every notebook, mixed_bfloat16, on JAX", flush=True)
+    notebooks(
+        backend_environment("jax"),
+        {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CNNBOOK_PRECISION": "mixed_bfloat16"},
+        sanitize,
+    )
+    print("the Keras pieces in 16 bits, on PyTorch", flush=True)
+    test = ROOT / "tests" / "test_mixed_precision.py"
+    run(
+        [backend_environment("torch"), "-m", "pytest", test, "-k", "torch", "-p", "no:xdist", "-q"],
+        cwd=ROOT,
+    )
+
+
+#: The packages whose newest releases `newest` tries, pre-releases included.
+NEWEST = ["keras", "tensorflow", "jax", "numpy"]
+
+
+def newest():
+    python, version = find_python(("3.13", "3.12"))
+    requirements = ["--pre", "--upgrade", f"{ROOT}[tf,jax,test]", "ipykernel>=6.29", *NEWEST]
+    venv_python = environment("newest", python, requirements, reuse=False)
+    installed = freeze(venv_python)
+    print(f"Python {version}: " + ", ".join(f"{name} {installed.get(name)}" for name in NEWEST))
+    notebooks(venv_python, {"KERAS_BACKEND": "tensorflow"})
+    notebooks(venv_python, {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
+
+
+#: What the rehearsal runs: a chapter that reads CIFAR-10, trains with Keras and checks
+#: its accuracy band (about 2 minutes on 2 cores in full mode).
+REHEARSED_NOTEBOOK = "book/04-convolutional-layers.ipynb"
+
+
+def gpu_rehearsal():
+    """tools/gpu_run.sh on one chapter, in an environment like the GPU machine's."""
+    import json
+
+    run([sys.executable, ROOT / "tools" / "gpu_bundle.py", "--out", ROOT / "gpu-bundle"])
+    bundle = ROOT / "gpu-bundle"
+    provided = bundle.joinpath("provided.txt").read_text().split()
+    python, version = find_python(("3.12",))
+    # The machine's own packages that the bundle relies on, and the ones the book
+    # imports from it: JAX (CPU here, CUDA there) and scikit-learn (the digits).
+    machine = environment("gpu-machine", python, [*provided, "jax", "scikit-learn"])
+    out = ROOT / "_build" / "gpu-rehearsal"
+    shutil.rmtree(out, ignore_errors=True)
+    site = ROOT / "_build" / "gpu-rehearsal-site"
+    shutil.rmtree(site, ignore_errors=True)
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CNNBOOK_", "KERAS_", "PYTHON", "VIRTUAL_ENV"))
+    }
+    clean.update(
+        PYTHON=machine,
+        OUT=str(out),
+        CNNBOOK_GPU_SITE=str(site),
+        CNNBOOK_GPU_DATA=str(ROOT / "_build" / "gpu-rehearsal-data"),
+        JAX_PLATFORMS="cpu",
+        PIP_CONFIG_FILE=os.devnull,  # offline, as there: no index, no find-links from here
+    )
+    command = ["bash", ROOT / "tools" / "gpu_run.sh", "--notebooks", REHEARSED_NOTEBOOK]
+    run([*command, "--benchmark-runs", "0", "--deadline", "1800"], cwd=ROOT, env=clean)
+    summary = json.loads((out / "summary.json").read_text())
+    (chapter,) = summary["chapters"]
+    print(json.dumps(chapter))
+    if chapter["nbval"] != "passed" or not chapter.get("band_held"):
+        raise SystemExit(f"the rehearsal of {REHEARSED_NOTEBOOK} failed: see {out}/book.log")
+    print(f"GPU run rehearsed on Python {version}, {summary['device']}: {chapter['seconds']} s")
 
 
 def main(argv=None):
@@ -158,11 +274,20 @@ def main(argv=None):
     commands.add_parser("colab", help="every notebook on Colab's stack")
     on = commands.add_parser("backend", help="every notebook on another Keras backend")
     on.add_argument("name", choices=["jax", "torch"])
+    commands.add_parser("precision", help="every notebook, and the Keras pieces, in 16 bits")
+    commands.add_parser("gpu-rehearsal", help="tools/gpu_run.sh on one chapter, on this CPU")
+    commands.add_parser("newest", help="every notebook on the newest Keras, TF, JAX and NumPy")
     args = parser.parse_args(argv)
     if args.command == "colab":
         colab()
-    else:
+    elif args.command == "backend":
         backend(args.name)
+    elif args.command == "precision":
+        precision()
+    elif args.command == "newest":
+        newest()
+    else:
+        gpu_rehearsal()
 
 
 if __name__ == "__main__":

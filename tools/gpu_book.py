@@ -1,0 +1,164 @@
+"""Run the book's notebooks in full mode under nbval, one by one, and summarize them.
+
+    python tools/gpu_book.py --out DIR [--half 1|2|all] [--deadline SECONDS]
+                             [--notebooks book/05-pooling.ipynb ...] [--benchmark-runs N]
+
+``tools/gpu_run.sh`` calls this on the lent GPU machine, after installing the bundle.
+Each notebook runs under ``pytest --nbval`` in full mode (its cells compared with the
+stored outputs; the device and precision line sanitized, since a GPU prints its own),
+and each training chapter records its test accuracy and band through
+:func:`cnnbook.runtime.expect_accuracy` (``CNNBOOK_RESULTS``). Then, unless
+``--benchmark-runs 0``, the fast recipe's record benchmark runs with the time left.
+
+Into ``DIR`` go at most four files, as the GPU machine returns them: ``summary.json``
+(per chapter: seconds, nbval verdict, accuracy, band held or not, precision, GPU),
+``book.log`` (every chapter's pytest output), ``bench.log`` and ``bench.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SANITIZE = [ROOT / "nbval_sanitize.cfg", ROOT / "nbval_sanitize_device.cfg"]
+#: Two halves of the book for two device calls of at most 9 minutes each: the first holds
+#: the chapters that train little, and 9a; the second the heavy training chapters.
+SECOND_HALF = (
+    "09b-cifar10-beyond",
+    "09d-fast-training",
+    "10-hyperparameters",
+    "11-regularization",
+)
+
+
+def chapters(half="all"):
+    """The notebooks of ``half`` ("1", "2" or "all"), in book order."""
+    every = sorted((ROOT / "book").glob("*.ipynb"))
+    if half == "all":
+        return every
+    second = [path for path in every if path.stem in SECOND_HALF]
+    return second if half == "2" else [path for path in every if path not in second]
+
+
+def sanitize_file(directory):
+    """nbval reads one sanitize file: the book's own, then the device and precision line's."""
+    combined = Path(directory) / "nbval_sanitize_combined.cfg"
+    combined.write_text("\n".join(path.read_text() for path in SANITIZE))
+    return combined
+
+
+def device():
+    """The GPU and backend the notebooks will see, asked in a fresh process."""
+    script = (
+        "from cnnbook.runtime import backend, describe_device, precision\n"
+        "print(backend()); print(describe_device()); print(precision())"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"backend": None, "device": result.stderr.strip()[-500:], "precision": None}
+    name, description, policy = result.stdout.strip().splitlines()[-3:]
+    return {"backend": name, "device": description, "precision": policy}
+
+
+def run_notebook(path, log, sanitize, results):
+    """Run one notebook under nbval in full mode; return its summary entry."""
+    environment = {**os.environ, "CNNBOOK_SMOKE": "0", "CNNBOOK_RESULTS": str(results)}
+    command = [sys.executable, "-m", "pytest", str(path.relative_to(ROOT)), "--nbval"]
+    command += ["--nbval-current-env", "--nbval-sanitize-with", str(sanitize)]
+    command += ["--nbval-cell-timeout=3600", "-p", "no:xdist", "-p", "no:cacheprovider", "-q"]
+    started = time.perf_counter()
+    result = subprocess.run(
+        command, cwd=ROOT, env=environment, capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - started
+    log.write(f"===== {path.name}: rc {result.returncode}, {seconds:.0f} s\n")
+    log.write(result.stdout + result.stderr + "\n")
+    log.flush()
+    counts = dict(
+        (word, int(number))
+        for number, word in re.findall(r"(\d+) (passed|failed|error|skipped)", result.stdout)
+    )
+    entry = {
+        "notebook": path.stem,
+        "seconds": round(seconds, 1),
+        "nbval": "passed" if result.returncode == 0 else "failed",
+        "cells_passed": counts.get("passed", 0),
+        "cells_failed": counts.get("failed", 0) + counts.get("error", 0),
+    }
+    if results.exists():
+        recorded = [json.loads(line) for line in results.read_text().splitlines() if line]
+        last = recorded[-1]
+        entry.update(
+            accuracy=last["accuracy"],
+            band=[last["low"], last["high"]],
+            band_held=last["held"],
+            precision=last["precision"],
+            device=last["device"],
+        )
+    return entry
+
+
+def run_benchmark(out, runs, deadline):
+    """The fast recipe's record study, with what is left of the deadline."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_fast_training.py"), "record"]
+    command += ["--record-runs", str(runs), "--output", str(Path(out) / "bench.jsonl")]
+    command += ["--deadline", str(int(deadline))]
+    with open(Path(out) / "bench.log", "w") as log:
+        result = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    lines = Path(out, "bench.jsonl").read_text().splitlines() if result.returncode == 0 else []
+    return {"returncode": result.returncode, "runs": [json.loads(line) for line in lines]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder for the summary and logs")
+    parser.add_argument("--half", choices=["1", "2", "all"], default="all")
+    parser.add_argument("--notebooks", nargs="*", help="these notebooks instead of a half")
+    parser.add_argument(
+        "--deadline", type=float, default=520, help="seconds after which no notebook starts"
+    )
+    parser.add_argument(
+        "--benchmark-runs", type=int, default=3, help="record runs after the notebooks (0: none)"
+    )
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [ROOT / p for p in args.notebooks] if args.notebooks else chapters(args.half)
+    summary = {**device(), "half": args.half, "chapters": [], "not_run": []}
+    print(f"{summary['device']} ({summary['backend']}); {len(paths)} notebooks", flush=True)
+    with tempfile.TemporaryDirectory() as scratch, open(out / "book.log", "w") as log:
+        sanitize = sanitize_file(scratch)
+        for path in paths:
+            if time.perf_counter() - started > args.deadline:
+                summary["not_run"].append(path.stem)
+                continue
+            results = Path(scratch) / f"{path.stem}.jsonl"
+            entry = run_notebook(path, log, sanitize, results)
+            summary["chapters"].append(entry)
+            print(json.dumps(entry), flush=True)
+            (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    left = args.deadline - (time.perf_counter() - started)
+    if args.benchmark_runs and left > 60:
+        summary["benchmark"] = run_benchmark(out, args.benchmark_runs, left)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    failed = [c["notebook"] for c in summary["chapters"] if c["nbval"] != "passed"]
+    missed = [c["notebook"] for c in summary["chapters"] if c.get("band_held") is False]
+    print(
+        f"done in {summary['seconds']:.0f} s; nbval failed: {failed or 'none'}; "
+        f"bands missed: {missed or 'none'}; not run: {summary['not_run'] or 'none'}"
+    )
+    return 1 if failed or missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
