@@ -172,3 +172,37 @@ def test_colab_environment_installs_cnnbook_as_the_colab_cell_does():
     assert "cnnbook @ git+" in booktools.colab_cell_source()
     python, version = test_envs.find_python(("3.12", "3.11"))
     assert version in ("3.12", "3.11") and Path(python).exists()
+
+
+#: How a chapter trains with Keras: compiling a model, or the package's training helpers.
+KERAS_TRAINING = re.compile(r"\.compile\(|train_fast\(|train_and_evaluate\(")
+#: Chapters that fit a model the package compiled for them (no `.compile(` of their own).
+FITS_A_PACKAGE_MODEL = {"09a-cifar10-keras"}
+
+
+#: The two lines that set and show the precision (comments aside), the same in every chapter.
+PRECISION_CELL = "use_precision()\nprint(describe_device())"
+
+
+def code_without_comments(source):
+    lines = (line.split("#")[0].rstrip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def test_every_chapter_that_trains_with_keras_applies_the_precision_the_same_way():
+    trains = {}
+    for path in NOTEBOOKS:
+        sources = [
+            c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+        ]
+        training = re.compile(r"\.fit\(") if path.stem in FITS_A_PACKAGE_MODEL else KERAS_TRAINING
+        first_training = next((i for i, s in enumerate(sources) if training.search(s)), None)
+        if first_training is None:
+            continue
+        precision = [
+            i for i, source in enumerate(sources) if PRECISION_CELL in code_without_comments(source)
+        ]
+        trains[path.stem[:3]] = precision
+        assert len(precision) == 1, f"{path.name}: one precision cell, not {len(precision)}"
+        assert precision[0] < first_training, f"{path.name}: the precision is set after training"
+    assert {"04-", "09a", "09b", "09d", "10-", "11-"} <= set(trains), sorted(trains)

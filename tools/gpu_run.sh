@@ -32,9 +32,10 @@ started=$(date +%s)
 
 "$PYTHON" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir \
   --disable-pip-version-check --upgrade --target "$SITE" "$BUNDLE"/wheels/*.whl
-export PYTHONPATH="$SITE"
-echo "installed the bundle in $(( $(date +%s) - started )) s:" \
-  "$("$PYTHON" -c 'import keras, jax, nbval, ipykernel; print("Keras", keras.__version__, "on JAX", jax.__version__, jax.devices()[0].platform)')"
+export PYTHONPATH="$SITE" KERAS_BACKEND=jax
+installed=$("$PYTHON" -c 'import ipykernel, jax, keras, nbval
+print("Keras", keras.__version__, "on JAX", jax.__version__, jax.devices()[0].platform)')
+echo "installed the bundle in $(( $(date +%s) - started )) s: $installed"
 
 archive=$(ls "$BUNDLE"/data/cifar10-*.tar.gz)
 if [ ! -d "$DATA/train" ]; then
@@ -42,7 +43,7 @@ if [ ! -d "$DATA/train" ]; then
   tar -xzf "$archive" -C "$DATA"
 fi
 
-export CNNBOOK_DATA_DIR="$DATA" KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+export CNNBOOK_DATA_DIR="$DATA" PYTHONUNBUFFERED=1
 # One notebook at a time holds the GPU; leave memory to the next one's process.
 export XLA_PYTHON_CLIENT_PREALLOCATE=false TF_CPP_MIN_LOG_LEVEL=3
 exec "$PYTHON" tools/gpu_book.py --out "$OUT" "$@"
