@@ -66,11 +66,12 @@ test-backends-torch: $(STAMP)  ## every notebook (smoke) on Keras's PyTorch back
 test-newest: $(STAMP)  ## every notebook (smoke) on the newest Keras, TF, JAX, NumPy (weekly)
 	$(BIN)/python tools/test_envs.py newest
 
-# In 16 bits, as a GPU trains: every notebook (smoke) with CNNBOOK_PRECISION=mixed_float16 on
-# TensorFlow and mixed_bfloat16 on JAX (only the device-and-precision line is sanitized
+# In 16 bits, as a GPU trains: every notebook that applies the precision (the chapters that
+# train with Keras), in smoke mode, with CNNBOOK_PRECISION=mixed_float16 on TensorFlow and
+# mixed_bfloat16 on JAX (only the device-and-precision line is sanitized
 # beyond the usual, nbval_sanitize_device.cfg), then the 16-bit tests of the Keras pieces
 # on PyTorch (`make unit` runs them on TensorFlow and JAX).
-test-precision: $(STAMP)  ## every notebook (smoke) in mixed_float16 (TF) and mixed_bfloat16 (JAX)
+test-precision: $(STAMP)  ## the training chapters (smoke) in mixed_float16 (TF), mixed_bfloat16 (JAX)
 	$(BIN)/python tools/test_envs.py precision
 
 # The lent GPU machine has JAX but no Keras, Jupyter or internet: `make gpu-bundle` collects

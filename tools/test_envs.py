@@ -12,12 +12,13 @@ Each builds (or reuses) a virtual environment of its own beside `.venv` (`.venv-
 `make notebooks-smoke` does in `.venv`. The Makefile wraps them (`make test-colab`,
 `make test-backends`, `make test-precision`, `make test-gpu-rehearsal`).
 
-In 16 bits (`precision`): every notebook with ``CNNBOOK_PRECISION=mixed_float16`` on
-TensorFlow (in `.venv`) and ``mixed_bfloat16`` on JAX (in `.venv-jax`), so that the chapters
-that train run the way a GPU runs them; outputs compared with nbval_sanitize.cfg plus
-nbval_sanitize_device.cfg (the device-and-precision line). Then the 16-bit tests of the
-Keras pieces (tests/test_mixed_precision.py) on PyTorch, in `.venv-torch`: `make unit`
-runs them on TensorFlow and JAX.
+In 16 bits (`precision`): every notebook that applies the precision policy (each chapter
+that trains with Keras calls ``use_precision()``; the others compute in float32 on a GPU
+too) with ``CNNBOOK_PRECISION=mixed_float16`` on TensorFlow (in `.venv`) and
+``mixed_bfloat16`` on JAX (in `.venv-jax`), as a GPU runs them; outputs compared with
+nbval_sanitize.cfg plus nbval_sanitize_device.cfg (the device-and-precision line). Then
+the 16-bit tests of the Keras pieces (tests/test_mixed_precision.py) on PyTorch, in
+`.venv-torch`: `make unit` runs them on TensorFlow and JAX.
 
 The newest releases (`newest`, weekly in .github/workflows/newest.yml): `.venv-newest` on
 the newest Python here that they support (3.13, then 3.12), with the newest Keras,
@@ -125,10 +126,11 @@ def environment(name, python, requirements, reuse=True):
     return str(venv / "bin" / "python")
 
 
-def notebooks(python, extra_environment, sanitize="nbval_sanitize.cfg", workers=2):
-    """Every notebook in smoke mode under nbval, with the environment's Python."""
+def notebooks(python, extra_environment, sanitize="nbval_sanitize.cfg", paths=("book",), workers=2):
+    """Every notebook (or those of ``paths``) in smoke mode under nbval, with the
+    environment's Python."""
     started = time.perf_counter()
-    command = [python, "-m", "pytest", "book", "--nbval", "--nbval-current-env"]
+    command = [python, "-m", "pytest", *paths, "--nbval", "--nbval-current-env"]
     command += ["--nbval-sanitize-with", str(sanitize), "-n", str(workers)]
     command += ["--dist", "loadscope", "-q"]
     run(command, cwd=ROOT, env={**os.environ, "CNNBOOK_SMOKE": "1", **extra_environment})
@@ -189,19 +191,41 @@ def combined_sanitize_file():
     return combined
 
 
+def precision_notebooks():
+    """The notebooks that apply the precision policy: those that call ``use_precision()``.
+
+    The others never read ``CNNBOOK_PRECISION`` and compute in float32 on a GPU too, so
+    `make notebooks-smoke` has run them exactly as a 16-bit run would;
+    tests/test_project.py checks that every chapter that trains with Keras is among these.
+    """
+    import json
+
+    chosen = []
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        code = ("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+        if any("use_precision()" in source for source in code):
+            chosen.append(str(path.relative_to(ROOT)))
+    return chosen
+
+
 def precision():
     sanitize = combined_sanitize_file()
-    print("every notebook, mixed_float16, on TensorFlow", flush=True)
+    paths = precision_notebooks()
+    print(f"{len(paths)} notebooks apply the precision: {', '.join(paths)}", flush=True)
+    print("in mixed_float16, on TensorFlow", flush=True)
     notebooks(
         sys.executable,
         {"KERAS_BACKEND": "tensorflow", "CNNBOOK_PRECISION": "mixed_float16"},
         sanitize,
+        paths,
     )
-    print("every notebook, mixed_bfloat16, on JAX", flush=True)
+    print("in mixed_bfloat16, on JAX", flush=True)
     notebooks(
         backend_environment("jax"),
         {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CNNBOOK_PRECISION": "mixed_bfloat16"},
         sanitize,
+        paths,
     )
     print("the Keras pieces in 16 bits, on PyTorch", flush=True)
     test = ROOT / "tests" / "test_mixed_precision.py"
