@@ -29,6 +29,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 
 __all__ = [
     "backend",
@@ -70,12 +71,15 @@ def smoke_mode():
     Examples
     --------
     >>> import os
+    >>> saved = os.environ.pop("CNNBOOK_SMOKE", None)
     >>> os.environ["CNNBOOK_SMOKE"] = "1"
     >>> smoke_mode()
     True
     >>> del os.environ["CNNBOOK_SMOKE"]
     >>> smoke_mode()
     False
+    >>> if saved is not None:
+    ...     os.environ["CNNBOOK_SMOKE"] = saved
     """
     value = os.environ.get(SMOKE_VARIABLE, "").strip().lower()
     if value in _TRUE:
@@ -105,6 +109,7 @@ def budget(full, smoke):
     Examples
     --------
     >>> import os
+    >>> saved = os.environ.pop("CNNBOOK_SMOKE", None)
     >>> os.environ["CNNBOOK_SMOKE"] = "0"
     >>> budget(full=25, smoke=1)
     25
@@ -112,6 +117,8 @@ def budget(full, smoke):
     >>> budget(full=25, smoke=1)
     1
     >>> del os.environ["CNNBOOK_SMOKE"]
+    >>> if saved is not None:
+    ...     os.environ["CNNBOOK_SMOKE"] = saved
     """
     return smoke if smoke_mode() else full
 
@@ -169,12 +176,15 @@ def backend():
     Examples
     --------
     >>> import os
+    >>> saved = os.environ.pop("KERAS_BACKEND", None)
     >>> os.environ["KERAS_BACKEND"] = "jax"
     >>> backend()
     'jax'
     >>> del os.environ["KERAS_BACKEND"]
     >>> backend()
     'tensorflow'
+    >>> if saved is not None:
+    ...     os.environ["KERAS_BACKEND"] = saved
     """
     name = os.environ.get("KERAS_BACKEND", "").strip() or "tensorflow"
     if name not in BACKENDS:
@@ -191,6 +201,11 @@ def import_keras():
     that its start-up log lines do not reach the notebook. On JAX or PyTorch,
     TensorFlow is not imported at all (it need not be installed).
 
+    On JAX, one warning is silenced: JAX without 64-bit mode (its default) keeps integer
+    labels as int32, and JAX 0.12 warns at every ``fit`` that Keras asked for int64
+    ("Explicitly requested dtype int64 requested in ShapeDtypeStruct is not available").
+    Class labels fit in int32, so nothing is lost.
+
     Returns
     -------
     module
@@ -198,6 +213,12 @@ def import_keras():
     """
     if backend() == "tensorflow":
         import_tensorflow()
+    elif backend() == "jax":
+        warnings.filterwarnings(
+            "ignore",
+            message=r"Explicitly requested dtype int64 requested in ShapeDtypeStruct",
+            category=UserWarning,
+        )
     keras = importlib.import_module("keras")
     if keras.backend.backend() != backend():
         raise RuntimeError(
@@ -456,9 +477,7 @@ def _record_result(**result):
         return
     keras = sys.modules.get("keras")
     policy = keras.mixed_precision.global_policy().name if keras is not None else "float32"
-    result.update(
-        smoke=smoke_mode(), backend=backend(), precision=policy, device=describe_device()
-    )
+    result.update(smoke=smoke_mode(), backend=backend(), precision=policy, device=describe_device())
     with open(path, "a", encoding="utf-8") as file:
         file.write(json.dumps(result) + "\n")
 
@@ -493,6 +512,7 @@ def expect_accuracy(accuracy, low, high=1.0):
     Examples
     --------
     >>> import os
+    >>> saved = os.environ.pop("CNNBOOK_SMOKE", None)
     >>> os.environ["CNNBOOK_SMOKE"] = "0"
     >>> expect_accuracy(0.515, low=0.45, high=0.60)
     Test accuracy 51.5% lies in the expected band, 45% to 60%.
@@ -500,6 +520,8 @@ def expect_accuracy(accuracy, low, high=1.0):
     >>> expect_accuracy(0.12, low=0.84)
     Smoke mode: the expected band (at least 84%) is not checked.
     >>> del os.environ["CNNBOOK_SMOKE"]
+    >>> if saved is not None:
+    ...     os.environ["CNNBOOK_SMOKE"] = saved
     """
     if not 0 <= low <= high <= 1:
         raise ValueError(f"need 0 <= low <= high <= 1. Received: low={low!r}, high={high!r}")

@@ -27,7 +27,7 @@ on TensorFlow, then on JAX.
 
 The GPU rehearsal (`gpu-rehearsal`): a fresh Python 3.12 environment holding only what
 the lent GPU machine has (ci/gpu-machine.txt) that the book needs, the bundle of
-`make gpu-bundle`, and tools/gpu_run.sh run on one training chapter in full mode on the
+`make gpu-bundle`, and tools/gpu_run.sh run on one training chapter (7) in full mode on the
 CPU, as it runs on the GPU machine; its summary must say that nbval passed and the
 accuracy band held.
 
@@ -249,9 +249,13 @@ def newest():
     notebooks(venv_python, {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
 
 
-#: What the rehearsal runs: a chapter that reads CIFAR-10, trains with Keras and checks
-#: its accuracy band (about 2 minutes on 2 cores in full mode).
-REHEARSED_NOTEBOOK = "book/04-convolutional-layers.ipynb"
+#: What the rehearsal runs: a chapter that imports Keras, trains a network and checks its
+#: accuracy band, in about a minute on 2 cores in full mode (chapter 4's CIFAR-10 training
+#: took 25 minutes here on JAX on a loaded machine: too long for every CI run).
+REHEARSED_NOTEBOOK = "book/07-fully-connected.ipynb"
+#: The GPU machine's JAX (KINDS.md of the device tool, 2026-11): the rehearsal uses the
+#: same release, on the CPU.
+GPU_MACHINE_JAX = "jax==0.11.2"
 
 
 def gpu_rehearsal():
@@ -264,7 +268,7 @@ def gpu_rehearsal():
     python, version = find_python(("3.12",))
     # The machine's own packages that the bundle relies on, and the ones the book
     # imports from it: JAX (CPU here, CUDA there) and scikit-learn (the digits).
-    machine = environment("gpu-machine", python, [*provided, "jax", "scikit-learn"])
+    machine = environment("gpu-machine", python, [*provided, GPU_MACHINE_JAX, "scikit-learn"])
     out = ROOT / "_build" / "gpu-rehearsal"
     shutil.rmtree(out, ignore_errors=True)
     site = ROOT / "_build" / "gpu-rehearsal-site"
