@@ -1,15 +1,17 @@
-"""Argument checks that every module shares: one idea of what an integer argument is.
+"""Argument checks that every module shares: one idea of what an integer argument is,
+of what a rate is, and of what a backward pass may receive.
 
 An integer argument may be a Python ``int`` or a NumPy integer (``np.int64(3)``, as
 array arithmetic returns them); ``True`` and ``False`` are rejected, although Python
 counts them as integers, because passing one where a size is expected is a mistake.
+Errors are Keras's: they name the argument and what was received.
 """
-
-from __future__ import annotations
 
 import numbers
 
-__all__ = ["is_int", "positive_int", "positive_ints"]
+import numpy as np
+
+__all__ = ["check_grad_output", "fraction", "is_int", "positive_int", "positive_ints"]
 
 
 def is_int(value):
@@ -54,3 +56,34 @@ def positive_ints(value, name, ndim):
     if any(v < 1 for v in values):
         raise ValueError(f"{name} must be positive. Received: {name}={value!r}")
     return tuple(int(v) for v in values)
+
+
+def fraction(value, name):
+    """``value`` as a float in [0, 1), such as a dropout rate, or a ValueError naming it.
+
+    >>> fraction(0.25, "rate")
+    0.25
+    >>> fraction(1.5, "rate")
+    Traceback (most recent call last):
+    ...
+    ValueError: rate must be in [0, 1). Received: rate=1.5
+    """
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real or not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1). Received: {name}={value!r}")
+    return float(value)
+
+
+def check_grad_output(grad_output, shape, dtype):
+    """``grad_output`` as an array of ``dtype``, if it has the forward output's ``shape``.
+
+    A backward pass receives the gradient of the loss with respect to its forward
+    pass's output, so the two must have the same shape.
+    """
+    grad_output = np.asarray(grad_output, dtype=dtype)
+    if grad_output.shape != tuple(shape):
+        raise ValueError(
+            f"grad_output must have the forward output's shape {tuple(shape)}. "
+            f"Received: grad_output.shape={grad_output.shape}"
+        )
+    return grad_output

@@ -11,18 +11,19 @@ Two families live here:
   the same computation as plain loops, kept short so it can be read and trusted;
   the tests prove the fast version equal to it and to TensorFlow.
 
-All window arithmetic (output sizes, TensorFlow's split of "same" padding) is in
-:func:`conv_output_size` and :func:`padding_amounts`, shared by every function.
+The two public formulas of window arithmetic live here and nowhere else:
+:func:`conv_output_size` (how many windows fit along an axis) and
+:func:`padding_amounts` (the zeros "same" and "full" add, split as TensorFlow splits
+them). Pooling and the backward passes use them too; the lower-level pieces
+(padding an array, the cells each tap reads) are in ``cnnbook._windows``.
 
 Used by chapters 1, 3, 4, 5, 6, 8b and 10.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
-from cnnbook._arguments import is_int, positive_ints
-from cnnbook._windows import AXIS_NAMES, extent, padded_shape, tap_slices, unpad, window_view
+from cnnbook._arguments import check_grad_output, is_int, positive_ints
+from cnnbook._windows import AXIS_NAMES, extent, pad, padded_shape, tap_slices, unpad, window_view
 
 __all__ = [
     "conv1d",
@@ -60,7 +61,7 @@ def conv2d_reference(x, kernel, bias=None, stride=1, padding="valid", dilation=1
     x, kernel, bias, (stride_h, stride_w), pads, (dil_h, dil_w) = _prepare_conv(
         x, kernel, bias, stride, padding, dilation, ndim=2
     )
-    padded = np.pad(x, ((0, 0), *pads, (0, 0)))
+    padded = pad(x, pads)
     kernel_height, kernel_width, _, out_channels = kernel.shape
     out_height = conv_output_size(x.shape[1], kernel_height, stride_h, pads[0], dil_h)
     out_width = conv_output_size(x.shape[2], kernel_width, stride_w, pads[1], dil_w)
@@ -409,7 +410,7 @@ def _output_shape(x, kernel, strides, pads, dilations):
     )
 
 
-def _windows(x, kernel, strides, pads, dilations):
+def _conv_windows(x, kernel, strides, pads, dilations):
     """Every window of the padded input, as a view of shape (batch, *out, *taps, channels).
 
     ``windows[b, i, j, m, n, c] = padded[b, s_h i + d_h m, s_w j + d_w n, c]`` in 2-D:
@@ -418,8 +419,7 @@ def _windows(x, kernel, strides, pads, dilations):
     """
     ndim = kernel.ndim - 2
     out_shape = _output_shape(x, kernel, strides, pads, dilations)
-    padded = np.pad(x, ((0, 0), *pads, (0, 0))) if any(map(any, pads)) else x
-    windows = window_view(padded, kernel.shape[:-2], strides, out_shape, dilations)
+    windows = window_view(pad(x, pads), kernel.shape[:-2], strides, out_shape, dilations)
     return windows.transpose(0, *range(1, ndim + 1), *range(ndim + 2, 2 * ndim + 2), ndim + 1)
 
 
@@ -461,7 +461,7 @@ def _patch_blocks(windows):
 
 def _conv_forward(x, kernel, bias, strides, pads, dilations):
     """The fast "im2col" convolution of any number of spatial axes."""
-    windows = _windows(x, kernel, strides, pads, dilations)
+    windows = _conv_windows(x, kernel, strides, pads, dilations)
     out_channels = kernel.shape[-1]
     weights = kernel.reshape(-1, out_channels)
     output = np.empty(
@@ -621,7 +621,9 @@ def conv3d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
     return _conv_forward(*arguments)
 
 
-def conv2d_backward(grad_output, x, kernel, stride=1, padding="valid", dilation=1):
+def conv2d_backward(
+    grad_output, x, kernel, stride=1, padding="valid", dilation=1, need_input_gradient=True
+):
     """Gradients of :func:`conv2d`'s output with respect to its input, kernel and bias.
 
     Given ``grad_output`` = dL/dy for ``y = conv2d(x, kernel, bias, ...)``, every
@@ -641,10 +643,13 @@ def conv2d_backward(grad_output, x, kernel, stride=1, padding="valid", dilation=
         Gradient of the loss with respect to the convolution's output.
     x, kernel, stride, padding, dilation
         As given to :func:`conv2d` in the forward pass.
+    need_input_gradient : bool, default True
+        False skips dL/dx, half of the work, and returns None in its place: a
+        network's first layer needs no gradient with respect to the images.
 
     Returns
     -------
-    grad_x : numpy.ndarray, shape of ``x``
+    grad_x : numpy.ndarray, shape of ``x`` (None if ``need_input_gradient`` is False)
     grad_kernel : numpy.ndarray, shape of ``kernel``
     grad_bias : numpy.ndarray, shape (out_channels,)
 
@@ -669,27 +674,18 @@ def conv2d_backward(grad_output, x, kernel, stride=1, padding="valid", dilation=
     x, kernel, _, strides, pads, dilations = _prepare_conv(
         x, kernel, None, stride, padding, dilation, ndim=2
     )
-    return _conv_backward(grad_output, x, kernel, strides, pads, dilations)
+    return _conv_backward(grad_output, x, kernel, strides, pads, dilations, need_input_gradient)
 
 
-def _conv_backward(grad_output, x, kernel, strides, pads, dilations, need_input_gradient=True):
-    """Input, kernel and bias gradients of :func:`_conv_forward`, any number of axes.
-
-    With ``need_input_gradient=False`` (a network's first layer) the input gradient,
-    half of the work, is skipped and returned as None.
-    """
+def _conv_backward(grad_output, x, kernel, strides, pads, dilations, need_input_gradient):
+    """Input, kernel and bias gradients of :func:`_conv_forward`, any number of axes."""
     out_channels = kernel.shape[-1]
     expected = (x.shape[0], *_output_shape(x, kernel, strides, pads, dilations), out_channels)
-    grad_output = np.asarray(grad_output, dtype=x.dtype)
-    if grad_output.shape != expected:
-        raise ValueError(
-            f"grad_output must have the forward output's shape {expected}. "
-            f"Received: grad_output.shape={grad_output.shape}"
-        )
+    grad_output = check_grad_output(grad_output, expected, x.dtype)
     grad_bias = grad_output.sum(axis=tuple(range(grad_output.ndim - 1)))
 
     grad_weights = np.zeros((int(np.prod(kernel.shape[:-1])), out_channels), x.dtype)
-    for block, patches in _patch_blocks(_windows(x, kernel, strides, pads, dilations)):
+    for block, patches in _patch_blocks(_conv_windows(x, kernel, strides, pads, dilations)):
         grad_weights += patches.T @ grad_output[block].reshape(-1, out_channels)
 
     if not need_input_gradient:

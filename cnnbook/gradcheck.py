@@ -10,8 +10,6 @@ the two is the standard test of a backward pass.
 Used by chapter 8b.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 __all__ = ["gradient_check", "numerical_gradient"]

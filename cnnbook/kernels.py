@@ -7,8 +7,6 @@ keeps its brightness; the edge kernels sum to 0, so a flat region becomes 0.
 Used by chapters 3, 4 and 5.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 from cnnbook._arguments import is_int, positive_int

@@ -6,8 +6,6 @@ colours agree from chapter to chapter.
 Used by every chapter.
 """
 
-from __future__ import annotations
-
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np

@@ -18,13 +18,11 @@ once: a handful of whole-array NumPy operations, whatever the image size.
 Used by chapters 5, 8b and 10.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
-from cnnbook._arguments import positive_ints
+from cnnbook._arguments import check_grad_output, positive_ints
 from cnnbook._windows import AXIS_NAMES, pad, padded_shape, tap_slices, unpad
-from cnnbook.conv import padding_amounts
+from cnnbook.conv import conv_output_size, padding_amounts
 
 __all__ = [
     "avg_pool1d",
@@ -49,22 +47,19 @@ def _prepare_pool(x, pool_size, stride, padding, ndim):
     strides = pool_sizes if stride is None else positive_ints(stride, "stride", ndim)
     if padding not in ("valid", "same"):
         raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
-    pads = tuple(
-        padding_amounts(n, k, s, padding) for n, k, s in zip(x.shape[1:-1], pool_sizes, strides)
-    )
-    out_shape = []
-    for name, n, k, s, (before, after) in zip(
-        AXIS_NAMES[ndim], x.shape[1:-1], pool_sizes, strides, pads
-    ):
-        if k > n + before + after:
+    # A pooling window is a convolution's window without weights: the same arithmetic.
+    spatial = list(zip(AXIS_NAMES[ndim], x.shape[1:-1], pool_sizes, strides))
+    pads = tuple(padding_amounts(n, k, s, padding) for _, n, k, s in spatial)
+    out_shape = tuple(conv_output_size(n, k, s, padding) for _, n, k, s in spatial)
+    for (name, n, k, _), count in zip(spatial, out_shape):
+        if count == 0:
             raise ValueError(
                 f"pool {name} {k} is larger than the input {name} {n} "
                 f"(x.shape={x.shape}, pool_size={pool_size!r}, padding={padding!r})"
             )
-        out_shape.append((n + before + after - k) // s + 1)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
-    return x, pool_sizes, strides, pads, tuple(out_shape)
+    return x, pool_sizes, strides, pads, out_shape
 
 
 def _counts(x, pool_sizes, strides, pads, out_shape):
@@ -210,7 +205,7 @@ def max_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
            [0., 0.]])
     """
     x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
-    grad_output = _check_grad_output(grad_output, x, out_shape)
+    grad_output = check_grad_output(grad_output, (x.shape[0], *out_shape, x.shape[-1]), x.dtype)
     padded = pad(x, pads, -np.inf)
     # Find each window's winning cell: the first cell whose value beats all before it.
     best = np.full(grad_output.shape, -np.inf, dtype=x.dtype)
@@ -275,23 +270,12 @@ def avg_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
            [0.25, 0.25]])
     """
     x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
-    grad_output = _check_grad_output(grad_output, x, out_shape)
+    grad_output = check_grad_output(grad_output, (x.shape[0], *out_shape, x.shape[-1]), x.dtype)
     share = grad_output / _counts(x, pool_sizes, strides, pads, out_shape)
     grad_padded = np.zeros(padded_shape(x.shape, pads), dtype=x.dtype)
     for _, cell in tap_slices(pool_sizes, strides, out_shape):
         grad_padded[cell] += share
     return unpad(grad_padded, pads, x.shape)
-
-
-def _check_grad_output(grad_output, x, out_shape):
-    expected = (x.shape[0], *out_shape, x.shape[-1])
-    grad_output = np.asarray(grad_output, dtype=x.dtype)
-    if grad_output.shape != expected:
-        raise ValueError(
-            f"grad_output must have the pooled output's shape {expected}. "
-            f"Received: grad_output.shape={grad_output.shape}"
-        )
-    return grad_output
 
 
 def max_pool1d(x, pool_size=2, stride=None, padding="valid"):

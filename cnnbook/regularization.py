@@ -1,19 +1,19 @@
 """Regularization in NumPy: DropConnect, stochastic pooling, max-norm, L2, early stopping.
 
-(Inverted dropout is the :class:`cnnbook.nn.Dropout` layer.) Each function here is
-the reference that the layers are tested against: :class:`cnnbook.nn.DropConnectDense`
-and :class:`cnnbook.nn.StochasticPool2D` for NumPy networks (with backward passes), and
-the Keras layers of :mod:`cnnbook.keras.layers`. :class:`EarlyStopping` plugs into
-:meth:`cnnbook.nn.Sequential.fit`.
+(Inverted dropout is the :class:`cnnbook.nn.Dropout` layer.) The NumPy layers
+:class:`cnnbook.nn.DropConnectDense` and :class:`cnnbook.nn.StochasticPool2D` compute
+with these functions (stochastic pooling's backward pass, :func:`stochastic_pool2d_backward`,
+sits next to its forward pass, as max pooling's does in :mod:`cnnbook.pool`), and the
+Keras layers of :mod:`cnnbook.keras.layers` are tested against them.
+:class:`EarlyStopping` plugs into :meth:`cnnbook.nn.Sequential.fit`.
 
 Used by chapter 11 (and by :mod:`cnnbook.nn`'s regularizing layers).
 """
 
-from __future__ import annotations
-
 import numpy as np
 
-from cnnbook._windows import pad, window_view
+from cnnbook._arguments import check_grad_output, fraction
+from cnnbook._windows import pad, padded_shape, tap_slices, unpad, window_view
 from cnnbook.pool import _prepare_pool
 
 __all__ = [
@@ -23,12 +23,8 @@ __all__ = [
     "l2_penalty",
     "max_norm",
     "stochastic_pool2d",
+    "stochastic_pool2d_backward",
 ]
-
-
-def _check_rate(rate):
-    if not 0 <= rate < 1:
-        raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
 
 
 def dropconnect_dense(x, kernel, bias=None, rate=0.5, training=True, rng=None):
@@ -59,7 +55,7 @@ def dropconnect_dense(x, kernel, bias=None, rate=0.5, training=True, rng=None):
     >>> dropconnect_dense(x, kernel, rate=0.5, training=False)
     array([[4., 4.]])
     """
-    _check_rate(rate)
+    rate = fraction(rate, "rate")
     x, kernel = np.asarray(x, dtype=float), np.asarray(kernel, dtype=float)
     if training and rate > 0:
         rng = rng or np.random.default_rng()
@@ -69,13 +65,16 @@ def dropconnect_dense(x, kernel, bias=None, rate=0.5, training=True, rng=None):
 
 
 def _pool_windows(x, pool_size, stride, padding):
-    """Windows of the non-negative part of ``x``: shape (batch, *out, channels, cells)."""
+    """The non-negative part of every window: shape (batch, *out, channels, cells), the
+    cells of a window in row-major order; and what :func:`_prepare_pool` returns."""
     x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
     windows = window_view(pad(np.maximum(x, 0), pads, 0.0), pool_sizes, strides, out_shape)
-    return windows.reshape(*windows.shape[:4], -1)
+    return windows.reshape(*windows.shape[:4], -1), (x, pool_sizes, strides, pads, out_shape)
 
 
-def stochastic_pool2d(x, pool_size=2, stride=None, padding="valid", training=True, rng=None):
+def stochastic_pool2d(
+    x, pool_size=2, stride=None, padding="valid", training=True, rng=None, return_chosen=False
+):
     """Stochastic pooling (Zeiler and Fergus, 2013).
 
     Within each window, cell ``i`` with activation ``a_i >= 0`` (negative values count
@@ -90,19 +89,29 @@ def stochastic_pool2d(x, pool_size=2, stride=None, padding="valid", training=Tru
         As in :func:`cnnbook.pool.max_pool2d`; padded cells are zeros, so never drawn.
     training : bool, default True
     rng : numpy.random.Generator, optional
+    return_chosen : bool, default False
+        Also return the drawn cells, which :func:`stochastic_pool2d_backward` needs.
 
     Returns
     -------
-    numpy.ndarray, shape (batch, out_height, out_width, channels)
+    output : numpy.ndarray, shape (batch, out_height, out_width, channels)
+    chosen : numpy.ndarray of int, shape of ``output``
+        Only with ``return_chosen``: the drawn cell of each window, numbered row by
+        row inside the window (0 to ``pool_height * pool_width - 1``); None at
+        inference, where nothing is drawn.
 
     Examples
     --------
     >>> x = np.array([[1.0, 0.0], [3.0, 0.0]]).reshape(1, 2, 2, 1)
     >>> stochastic_pool2d(x, training=False)[0, 0, 0, 0]   # (1 * 1 + 3 * 3) / 4
     np.float64(2.5)
+    >>> output, chosen = stochastic_pool2d(x, return_chosen=True)
+    >>> int(chosen[0, 0, 0, 0]) in (0, 2)                  # cell 0 (the 1) or 2 (the 3)
+    True
     """
-    windows = _pool_windows(x, pool_size, stride, padding)
-    return _stochastic_pool(windows, training, rng or np.random.default_rng())[0]
+    windows, _ = _pool_windows(x, pool_size, stride, padding)
+    output, chosen = _stochastic_pool(windows, training, rng or np.random.default_rng())
+    return (output, chosen) if return_chosen else output
 
 
 def _stochastic_pool(windows, training, rng):
@@ -118,6 +127,60 @@ def _stochastic_pool(windows, training, rng):
     # probability a_i / total: the inverse of the cumulative distribution.
     chosen = np.argmax(cumulative >= threshold[..., None], axis=-1)
     return np.take_along_axis(windows, chosen[..., None], axis=-1)[..., 0], chosen
+
+
+def stochastic_pool2d_backward(grad_output, x, chosen, pool_size=2, stride=None, padding="valid"):
+    """Gradient of :func:`stochastic_pool2d` with respect to its input.
+
+    In training the output is the drawn cell's value, so the drawn cell gets the
+    window's whole gradient and the others nothing, as in max pooling. At inference
+    the output is ``Q / S`` with ``Q = sum a_j^2`` and ``S = sum a_j``, so cell ``i``
+    gets ``(2 a_i S - Q) / S^2`` times the window's gradient. Negative inputs were
+    counted as 0, so they get nothing; overlapping windows add up.
+
+    The arguments and the result are those of :func:`cnnbook.pool.max_pool2d_backward`
+    (``x``, ``pool_size``, ``stride`` and ``padding`` as given to
+    :func:`stochastic_pool2d`), and ``chosen``: the drawn cells, as
+    :func:`stochastic_pool2d` returns them with ``return_chosen=True``, or None for
+    the inference pass.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 0.0], [3.0, 0.0]]).reshape(1, 2, 2, 1)
+    >>> chosen = np.array([2]).reshape(1, 1, 1, 1)       # the draw picked the 3
+    >>> stochastic_pool2d_backward(np.ones((1, 1, 1, 1)), x, chosen)[0, :, :, 0]
+    array([[0., 0.],
+           [1., 0.]])
+    >>> stochastic_pool2d_backward(np.ones((1, 1, 1, 1)), x, None)[0, :, :, 0]  # S=4, Q=10
+    array([[-0.125,  0.   ],
+           [ 0.875,  0.   ]])
+    """
+    windows, (x, pool_sizes, strides, pads, out_shape) = _pool_windows(
+        x, pool_size, stride, padding
+    )
+    grad_output = check_grad_output(grad_output, windows.shape[:-1], x.dtype)
+    if chosen is not None:
+        chosen = np.asarray(chosen)
+        if chosen.shape != grad_output.shape:
+            raise ValueError(
+                f"chosen must have the forward output's shape {grad_output.shape}. "
+                f"Received: chosen.shape={chosen.shape}"
+            )
+        # d output / d a_i is 1 for the drawn cell, 0 for the others.
+        weights = np.zeros_like(windows)
+        np.put_along_axis(weights, chosen[..., None], 1.0, axis=-1)
+    else:
+        # d/da_i of Q / S, with Q = sum a^2 and S = sum a: (2 a_i S - Q) / S^2.
+        total = windows.sum(axis=-1, keepdims=True)
+        squares = (windows**2).sum(axis=-1, keepdims=True)
+        safe = np.where(total > 0, total, 1.0)
+        weights = np.where(total > 0, (2 * windows * safe - squares) / safe**2, 0.0)
+    weights = weights * (windows > 0)  # negative inputs were clipped to 0
+    share = grad_output[..., None] * weights
+    grad_padded = np.zeros(padded_shape(x.shape, pads), dtype=x.dtype)
+    for index, (_, cells) in enumerate(tap_slices(pool_sizes, strides, out_shape)):
+        grad_padded[cells] += share[..., index]
+    return unpad(grad_padded, pads, x.shape)
 
 
 def max_norm(kernel, max_value=3.0, axis=0):

@@ -274,9 +274,14 @@ def test_conv_output_size(arguments, expected):
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_conv_output_size_equals_tensorflow_shapes(tf, size, kernel_size, stride, padding):
-    if padding == "valid" and kernel_size > size:
-        return
     x = np.zeros((1, size, 1, 1), np.float32)
+    if padding == "valid" and kernel_size > size:
+        # No window fits: 0 outputs, and conv2d refuses. TensorFlow is no oracle here (its
+        # oneDNN CPU kernel returns the input's shape when the output would be empty).
+        assert conv_output_size(size, kernel_size, stride, padding) == 0
+        with pytest.raises(ValueError, match="larger than the padded input"):
+            conv2d(x, np.zeros((kernel_size, 1, 1, 1)), stride=stride, padding=padding)
+        return
     kernel = np.zeros((kernel_size, 1, 1, 1), np.float32)
     shape = tf.nn.conv2d(x, kernel, strides=stride, padding=padding.upper()).shape
     assert conv_output_size(size, kernel_size, stride, padding) == shape[1]

@@ -146,6 +146,17 @@ def test_conv2d_backward_rejects_grad_output_of_wrong_shape():
         conv2d_backward(np.zeros((1, 3, 3, 1)), np.zeros((1, 3, 3, 1)), np.zeros((2, 2, 1, 1)))
 
 
+def test_conv2d_backward_can_skip_the_input_gradient(rng):
+    # A network's first layer needs no gradient with respect to its input: half the work.
+    x, kernel = rng.normal(size=(2, 6, 5, 3)), rng.normal(size=(3, 3, 3, 4))
+    grad_output = rng.normal(size=conv2d(x, kernel, stride=2, padding="same").shape)
+    full = conv2d_backward(grad_output, x, kernel, 2, "same")
+    skipped = conv2d_backward(grad_output, x, kernel, 2, "same", need_input_gradient=False)
+    assert skipped[0] is None
+    np.testing.assert_array_equal(skipped[1], full[1])
+    np.testing.assert_array_equal(skipped[2], full[2])
+
+
 def test_gradient_check_catches_a_wrong_gradient(rng):
     x = rng.normal(size=(1, 5, 5, 1))
     kernel = rng.normal(size=(3, 3, 1, 1))

@@ -1,5 +1,7 @@
 """cnnbook.nn against Keras (outputs, gradients, optimizer steps) and finite differences."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -228,6 +230,45 @@ def test_bad_input_is_reported(keras):
         SGD(momentum=1.0)
 
 
+def test_an_out_of_range_label_is_reported_by_its_value():
+    model = Sequential([Flatten(), Dense(3, activation="softmax")], (2, 2))
+    for labels, received in (([-1, 0], -1), ([0, 3], 3), ([4, -2], 4)):
+        message = rf"labels must be in \[0, 3\)\. Received: {received}$"
+        with pytest.raises(ValueError, match=message):
+            model.loss_and_gradients(np.zeros((2, 2, 2)), np.array(labels))
+
+
+def unrepresentable(layers):
+    """{argument: Keras layers whose argument the NumPy twin cannot represent}."""
+    head = [layers.Flatten(), layers.Dense(3, activation="softmax")]
+    return {
+        "data_format": [layers.MaxPooling2D(2, data_format="channels_first"), *head],
+        "noise_shape": [layers.Dropout(0.5, noise_shape=(None, 1, 1, 2)), *head],
+        "dilation_rate": [layers.Conv2D(2, 2, dilation_rate=2), *head],
+        "groups": [layers.Conv2D(2, 2, groups=2), *head],
+        "kernel_regularizer": [layers.Flatten(), layers.Dense(3, kernel_regularizer="l2"),
+                               layers.Softmax()],
+        "bias_constraint": [layers.Flatten(), layers.Dense(3, bias_constraint="non_neg"),
+                            layers.Softmax()],
+        "max_value": [layers.ReLU(max_value=6.0), *head],
+        "negative_slope": [layers.ReLU(negative_slope=0.1), *head],
+        "axis": [layers.Flatten(), layers.Dense(3), layers.Softmax(axis=0)],
+        "trainable": [layers.Flatten(), layers.Dense(3, activation="softmax", trainable=False)],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argument",
+    ["data_format", "noise_shape", "dilation_rate", "groups", "kernel_regularizer",
+     "bias_constraint", "max_value", "negative_slope", "axis", "trainable"],
+)  # fmt: skip
+def test_from_keras_rejects_arguments_it_cannot_represent(keras, argument):
+    stack = unrepresentable(keras.layers)[argument]
+    model = keras.Sequential([keras.Input((4, 4, 2)), *stack])
+    with pytest.raises(ValueError, match=rf"cannot represent .*\b{argument}="):
+        Sequential.from_keras(model)
+
+
 @pytest.mark.parametrize("training", [False, True])
 def test_regularizing_layers_pass_a_gradient_check(rng, training):
     from cnnbook.nn import DropConnectDense, StochasticPool2D
@@ -261,19 +302,11 @@ def test_regularizing_layers_pass_a_gradient_check(rng, training):
         assert gradient_check(loss, weight.copy(), gradient) < 1e-6
 
 
-def test_regularizing_layers_equal_their_numpy_references(rng):
-    from cnnbook.nn import DropConnectDense, StochasticPool2D
-    from cnnbook.regularization import dropconnect_dense, stochastic_pool2d
+def test_dropconnect_layer_equals_its_numpy_reference(rng):
+    # StochasticPool2D is tested against loops instead: it calls stochastic_pool2d itself.
+    from cnnbook.nn import DropConnectDense
+    from cnnbook.regularization import dropconnect_dense
 
-    x = rng.normal(size=(2, 6, 6, 3))
-    pool = StochasticPool2D((2, 3), strides=2, padding="same")
-    np.testing.assert_allclose(
-        pool.forward(x, training=False), stochastic_pool2d(x, (2, 3), 2, "same", training=False)
-    )
-    pool.rng, numpy_rng = np.random.default_rng(5), np.random.default_rng(5)
-    np.testing.assert_array_equal(
-        pool.forward(x, training=True), stochastic_pool2d(x, (2, 3), 2, "same", rng=numpy_rng)
-    )
     dense = DropConnectDense(3, rate=0.4, seed=7)
     dense.build((5,), rng)
     inputs = rng.normal(size=(4, 5))
@@ -284,6 +317,15 @@ def test_regularizing_layers_equal_their_numpy_references(rng):
 
 
 # ---- defects found in review, each with its test ---------------------------------------
+
+
+@pytest.mark.parametrize("rate", [1.5, -0.1, "0.5", None, True])
+def test_rates_are_checked_as_keras_checks_them(rate):
+    message = rf"^rate must be in \[0, 1\)\. Received: rate={re.escape(repr(rate))}$"
+    for make in (lambda: nn.Dropout(rate), lambda: nn.DropConnectDense(3, rate)):
+        with pytest.raises(ValueError, match=message):
+            make()
+    assert nn.Dropout(np.float32(0.25)).rate == 0.25
 
 
 def test_dropout_and_dropconnect_keep_float32():
@@ -340,17 +382,58 @@ def test_summary_leaves_the_cached_activations_alone(rng):
     )
 
 
-def test_stochastic_pool2d_layer_against_loops(rng):
-    # An independent reference, window by window (not through cnnbook's private helpers).
-    x = rng.normal(size=(2, 6, 6, 3))
-    pool = nn.StochasticPool2D(2, seed=3)
-    inference, training = pool.forward(x, training=False), pool.forward(x, training=True)
-    for b, i, j, c in np.ndindex(*inference.shape):
-        window = np.maximum(x[b, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2, c], 0).ravel()
-        total = window.sum()
-        expected = (window**2).sum() / total if total > 0 else 0.0
+def _stochastic_pool_loops(x, pool_size, stride, padding):
+    """{(b, i, j, c): the window's cells, negatives as 0}, window by window, written out
+    without cnnbook ("same" pads as TensorFlow: the odd zero after)."""
+    pool_size = (pool_size, pool_size) if isinstance(pool_size, int) else pool_size
+    stride = (stride, stride) if isinstance(stride, int) else stride or pool_size
+    starts, out = [], []
+    for n, k, s in zip(x.shape[1:3], pool_size, stride):
+        count = -(-n // s) if padding == "same" else (n - k) // s + 1
+        before = max((count - 1) * s + k - n, 0) // 2 if padding == "same" else 0
+        starts.append([i * s - before for i in range(count)])
+        out.append(count)
+    windows = {}
+    for b, i, j, c in np.ndindex(x.shape[0], *out, x.shape[-1]):
+        top, left = starts[0][i], starts[1][j]
+        cells = [
+            x[b, row, column, c] if 0 <= row < x.shape[1] and 0 <= column < x.shape[2] else 0.0
+            for row in range(top, top + pool_size[0])
+            for column in range(left, left + pool_size[1])
+        ]  # padding cells are zeros
+        windows[b, i, j, c] = np.maximum(cells, 0.0)
+    return windows, tuple(out)
+
+
+@pytest.mark.parametrize(
+    ("pool_size", "stride", "padding"), [(2, None, "valid"), ((2, 3), 2, "same"), (3, 1, "valid")]
+)
+def test_stochastic_pool2d_layer_against_loops(rng, pool_size, stride, padding):
+    # An independent reference, window by window (not through cnnbook's own functions):
+    # at inference the expectation sum a_i^2 / sum a_j, in training a draw of each cell
+    # with probability a_i / sum a_j. The values are distinct, so a drawn value names its cell.
+    x = rng.uniform(-1.0, 3.0, size=(2, 5, 6, 2))
+    x[0, :3, :3, 0] = -1.0  # windows of negatives only: 0, at inference and in training
+    windows, out = _stochastic_pool_loops(x, pool_size, stride, padding)
+    pool = nn.StochasticPool2D(pool_size, stride, padding, seed=3)
+    inference = pool.forward(x, training=False)
+    assert inference.shape == (2, *out, 2)
+    draws = 4000
+    training = pool.forward(np.repeat(x, draws, axis=0), training=True)
+    training = training.reshape(2, draws, *out, 2)
+    for (b, i, j, c), cells in windows.items():
+        total = cells.sum()
+        expected = (cells**2).sum() / total if total > 0 else 0.0
         assert inference[b, i, j, c] == pytest.approx(expected)
-        assert training[b, i, j, c] in window  # one of the window's cells, as drawn
+        drawn = training[b, :, i, j, c]
+        if total == 0:
+            assert np.all(drawn == 0.0)
+            continue
+        probabilities = cells / total
+        frequencies = np.array([np.mean(drawn == cell) for cell in cells])
+        assert frequencies.sum() == pytest.approx(1.0)  # every draw is one of the cells
+        bound = 4.5 * np.sqrt(probabilities * (1 - probabilities) / draws) + 1e-9
+        assert np.all(np.abs(frequencies - probabilities) <= bound), (b, i, j, c)
 
 
 def test_poolings_are_siblings_not_kinds_of_max_pooling():

@@ -152,7 +152,7 @@ def test_pool2d_bad_input(kwargs, error, match):
 def test_backward_rejects_grad_output_of_wrong_shape():
     x = np.zeros((1, 4, 4, 1))
     for backward in (max_pool2d_backward, avg_pool2d_backward):
-        with pytest.raises(ValueError, match=r"pooled output's shape \(1, 2, 2, 1\)"):
+        with pytest.raises(ValueError, match=r"forward output's shape \(1, 2, 2, 1\)"):
             backward(np.zeros((1, 4, 4, 1)), x)
 
 

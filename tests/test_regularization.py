@@ -1,5 +1,7 @@
 """Regularization: NumPy references, Keras layers, and EarlyStopping against Keras's."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,41 @@ def test_stochastic_pooling_zero_and_negative_windows():
     assert stochastic_pool2d(x, training=False)[0, 0, 0, 0] == 0.0
 
 
+def test_stochastic_pool2d_returns_the_drawn_cells(rng):
+    x = rng.uniform(-1.0, 2.0, size=(2, 4, 6, 3))
+    output, chosen = stochastic_pool2d(x, rng=rng, return_chosen=True)
+    assert chosen.shape == output.shape and chosen.dtype.kind == "i"
+    rows, columns = np.divmod(chosen, 2)  # the cell's row and column in its 2x2 window
+    b, i, j, c = np.indices(output.shape)
+    np.testing.assert_array_equal(output, np.maximum(x[b, 2 * i + rows, 2 * j + columns, c], 0))
+    inference, none = stochastic_pool2d(x, training=False, return_chosen=True)
+    assert none is None
+    np.testing.assert_array_equal(inference, stochastic_pool2d(x, training=False))
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize(("pool_size", "stride", "padding"), [(2, None, "valid"), (3, 2, "same")])
+def test_stochastic_pool2d_backward_passes_a_gradient_check(
+    rng, training, pool_size, stride, padding
+):
+    from cnnbook import gradient_check
+    from cnnbook.regularization import stochastic_pool2d_backward
+
+    x = rng.uniform(-1.0, 2.0, size=(2, 5, 6, 2))
+    grad_output = rng.normal(size=stochastic_pool2d(x, pool_size, stride, padding).shape)
+
+    def pool(values, return_chosen=False):
+        # The same draws every time, so that the output is a function of x.
+        return stochastic_pool2d(values, pool_size, stride, padding, training,
+                                 np.random.default_rng(3), return_chosen)  # fmt: skip
+
+    _, chosen = pool(x, return_chosen=True)
+    grad_x = stochastic_pool2d_backward(grad_output, x, chosen, pool_size, stride, padding)
+    assert gradient_check(lambda values: np.sum(grad_output * pool(values)), x, grad_x) < 1e-6
+    with pytest.raises(ValueError, match="grad_output must have the forward output's shape"):
+        stochastic_pool2d_backward(grad_output[:1], x, chosen, pool_size, stride, padding)
+
+
 def test_dropconnect_keeps_the_expected_output(rng):
     x, kernel = rng.random((1, 50)), rng.random((50, 3))
     runs = np.array([dropconnect_dense(x, kernel, rate=0.3, rng=rng) for _ in range(3000)])
@@ -47,6 +84,15 @@ def test_dropconnect_keeps_the_expected_output(rng):
     np.testing.assert_allclose(runs.mean(axis=0), plain, rtol=0.02)
     with pytest.raises(ValueError, match=r"rate must be in \[0, 1\). Received: rate=1.5"):
         dropconnect_dense(x, kernel, rate=1.5)
+
+
+@pytest.mark.parametrize("rate", [1.5, "0.5", None])
+def test_dropconnect_rates_are_checked_as_keras_checks_them(layers, rate):
+    message = rf"^rate must be in \[0, 1\)\. Received: rate={re.escape(repr(rate))}$"
+    with pytest.raises(ValueError, match=message):
+        dropconnect_dense(np.ones((1, 2)), np.ones((2, 2)), rate=rate)
+    with pytest.raises(ValueError, match=message):
+        layers.DropConnectDense(3, rate)
 
 
 def test_max_norm_and_l2_equal_keras(keras, rng):

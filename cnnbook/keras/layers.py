@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from cnnbook._arguments import positive_int, positive_ints
+from cnnbook._arguments import fraction, positive_int, positive_ints
 from cnnbook.conv import conv_output_size
 
 __all__ = ["DropConnectDense", "StochasticPool2D", "StochasticPooling2D"]
@@ -47,8 +47,7 @@ class DropConnectDense(keras.layers.Layer):
     def __init__(self, units, rate, activation=None, use_bias=True, seed=None, **kwargs):
         super().__init__(**kwargs)
         units = positive_int(units, "units")
-        if not 0 <= rate < 1:
-            raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
+        rate = fraction(rate, "rate")
         self.units, self.rate, self.use_bias, self.seed = units, float(rate), use_bias, seed
         self.activation = keras.activations.get(activation)
         self.seed_generator = keras.random.SeedGenerator(seed)

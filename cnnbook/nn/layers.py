@@ -12,21 +12,12 @@ Every layer has the same small interface:
 Shapes are channels last and include the batch axis, as in :mod:`cnnbook.conv`.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
-from cnnbook._arguments import positive_int, positive_ints
-from cnnbook._windows import padded_shape, tap_slices, unpad
-from cnnbook.conv import _conv_backward, _prepare_conv, conv2d
-from cnnbook.pool import (
-    _prepare_pool,
-    avg_pool2d,
-    avg_pool2d_backward,
-    max_pool2d,
-    max_pool2d_backward,
-)
-from cnnbook.regularization import _pool_windows, _stochastic_pool
+from cnnbook._arguments import fraction, positive_int, positive_ints
+from cnnbook.conv import conv2d, conv2d_backward
+from cnnbook.pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from cnnbook.regularization import stochastic_pool2d, stochastic_pool2d_backward
 
 __all__ = [
     "AvgPool2D",
@@ -193,12 +184,10 @@ class Conv2D(Layer):
         return conv2d(x, self.weights[0], bias, self.strides, self.padding)
 
     def backward(self, grad_output, need_input_gradient=True):
-        x, kernel, _, strides, pads, dilations = _prepare_conv(
-            self.input, self.weights[0], None, self.strides, self.padding, 1, ndim=2
-        )
-        grad_x, grad_kernel, grad_bias = _conv_backward(
-            grad_output, x, kernel, strides, pads, dilations, need_input_gradient
-        )
+        grad_x, grad_kernel, grad_bias = conv2d_backward(
+            grad_output, self.input, self.weights[0], self.strides, self.padding,
+            need_input_gradient=need_input_gradient,
+        )  # fmt: skip
         self.gradients = [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
         return grad_x
 
@@ -322,9 +311,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, seed=None):
         super().__init__()
-        if not 0 <= rate < 1:
-            raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
-        self.rate, self.seed = rate, seed
+        self.rate, self.seed = fraction(rate, "rate"), seed
         self.rng = np.random.default_rng(seed)
 
     def forward(self, x, training=False):
@@ -357,9 +344,7 @@ class DropConnectDense(Dense):
 
     def __init__(self, units, rate, activation=None, use_bias=True, seed=None):
         super().__init__(units, activation, use_bias)
-        if not 0 <= rate < 1:
-            raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
-        self.rate, self.seed = rate, seed
+        self.rate, self.seed = fraction(rate, "rate"), seed
         self.rng = np.random.default_rng(seed)
 
     def forward(self, x, training=False):
@@ -389,6 +374,10 @@ class StochasticPool2D(_Pool2D):
     """Stochastic pooling: in training, one cell per window drawn with probability
     proportional to its (non-negative) activation, which also gets the whole gradient;
     at inference the probability-weighted average ``sum a_i^2 / sum a_j``.
+
+    The forward and backward passes are :func:`cnnbook.regularization.stochastic_pool2d`
+    and :func:`~cnnbook.regularization.stochastic_pool2d_backward`; the layer keeps the
+    drawn cells in between.
     """
 
     def __init__(self, pool_size=2, strides=None, padding="valid", seed=None):
@@ -397,28 +386,13 @@ class StochasticPool2D(_Pool2D):
         self.rng = np.random.default_rng(seed)
 
     def forward(self, x, training=False):
-        self.input, self.training = x, training
-        self.windows = _pool_windows(x, self.pool_size, self.strides, self.padding)
-        output, self.chosen = _stochastic_pool(self.windows, training, self.rng)
+        self.input = x
+        output, self.chosen = stochastic_pool2d(
+            x, self.pool_size, self.strides, self.padding, training, self.rng, return_chosen=True
+        )
         return output
 
     def backward(self, grad_output, need_input_gradient=True):
-        x, pool_sizes, strides, pads, out_shape = _prepare_pool(
-            self.input, self.pool_size, self.strides, self.padding, 2
+        return stochastic_pool2d_backward(
+            grad_output, self.input, self.chosen, self.pool_size, self.strides, self.padding
         )
-        if self.training:
-            # d output / d a_i is 1 for the drawn cell, 0 for the others.
-            weights = np.zeros_like(self.windows)
-            np.put_along_axis(weights, self.chosen[..., None], 1.0, axis=-1)
-        else:
-            # d/da_i of Q / S, with Q = sum a^2 and S = sum a: (2 a_i S - Q) / S^2.
-            total = self.windows.sum(axis=-1, keepdims=True)
-            squares = (self.windows**2).sum(axis=-1, keepdims=True)
-            safe = np.where(total > 0, total, 1.0)
-            weights = np.where(total > 0, (2 * self.windows * safe - squares) / safe**2, 0.0)
-        weights = weights * (self.windows > 0)  # negative inputs were clipped to 0
-        grad_padded = np.zeros(padded_shape(x.shape, pads), dtype=x.dtype)
-        share = grad_output[..., None] * weights
-        for index, (_, cells) in enumerate(tap_slices(pool_sizes, strides, out_shape)):
-            grad_padded[cells] += share[..., index]
-        return unpad(grad_padded, pads, x.shape)

@@ -1,7 +1,5 @@
 """A sequential network in NumPy: prediction, loss and gradients, and a training loop."""
 
-from __future__ import annotations
-
 import copy
 import sys
 import time
@@ -133,8 +131,10 @@ class Sequential:
         logits = self._logits(x, training)
         if y.shape != (logits.shape[0],):
             raise ValueError(f"y must have shape ({logits.shape[0]},). Received: {y.shape}")
-        if y.min() < 0 or y.max() >= logits.shape[1]:
-            raise ValueError(f"labels must be in [0, {logits.shape[1]}). Received: {y.max()}")
+        outside = (y < 0) | (y >= logits.shape[1])
+        if outside.any():
+            first = y[outside][0]
+            raise ValueError(f"labels must be in [0, {logits.shape[1]}). Received: {first}")
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         probabilities = np.exp(log_probabilities)
@@ -253,12 +253,15 @@ class Sequential:
 
         Supported layers: Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dense,
         Dropout, and activations given as ``activation=`` arguments or as Activation,
-        ReLU and Softmax layers.
+        ReLU and Softmax layers, all channels last and trainable, with the arguments
+        whose effect the NumPy layers reproduce.
 
         Raises
         ------
         ValueError
-            For any other layer or argument (such as dilation), naming it.
+            For any other layer, and for an argument the NumPy twin cannot represent
+            (such as dilation, ``data_format="channels_first"``, a ``noise_shape``, a
+            regularizer or constraint, or a capped or leaky ReLU), naming it.
         """
         converted = [_convert(layer) for layer in keras_model.layers]
         model = cls(converted, keras_model.input_shape[1:], dtype=dtype)
@@ -289,14 +292,56 @@ def _print_epoch(epoch, epochs, logs, seconds):
     print(f"{end}epoch {epoch + 1}/{epochs}  {values}  ({seconds:.1f} s)")
 
 
+# What changes a layer's training (regularizers, constraints) or the form of its weights
+# (quantization, LoRA): the twin has none of these, so it would silently leave them out.
+_WEIGHT_EXTRAS = {
+    name: None
+    for name in ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                 "kernel_constraint", "bias_constraint", "quantization_config", "lora_rank")
+}  # fmt: skip
+#: For each Keras layer the twin converts, the arguments whose effect its NumPy layer
+#: reproduces only at these values.
+_REPRESENTABLE = {
+    "Conv2D": {"data_format": "channels_last", "dilation_rate": (1, 1), "groups": 1,
+               **_WEIGHT_EXTRAS},
+    "Dense": _WEIGHT_EXTRAS,
+    "MaxPooling2D": {"data_format": "channels_last"},
+    "AveragePooling2D": {"data_format": "channels_last"},
+    "Flatten": {"data_format": "channels_last"},
+    "Dropout": {"noise_shape": None},
+    "Activation": {},
+    "ReLU": {"max_value": None, "negative_slope": 0.0, "threshold": 0.0},
+    "Softmax": {"axis": -1},
+}  # fmt: skip
+
+
+def _check_representable(layer, kind, config):
+    """Raise a ValueError for the first argument of ``layer`` that the twin cannot represent."""
+    if not layer.trainable and layer.weights:
+        raise ValueError(
+            f"Sequential.from_keras cannot represent {kind} layer {layer.name!r} with "
+            "trainable=False: every weight of the NumPy twin trains"
+        )
+    for name, supported in _REPRESENTABLE[kind].items():
+        received = config.get(name, supported)
+        if isinstance(received, list):
+            received = tuple(received)
+        if received != supported:
+            raise ValueError(
+                f"Sequential.from_keras cannot represent {kind} layer {layer.name!r} with "
+                f"{name}={received!r}: its NumPy layer supports only {name}={supported!r}"
+            )
+
+
 def _convert(layer):
     """One Keras layer as a cnnbook.nn layer."""
     kind = type(layer).__name__
+    if kind not in _REPRESENTABLE:
+        raise ValueError(f"Sequential.from_keras does not support {kind} layers ({layer.name!r})")
     config = layer.get_config()
+    _check_representable(layer, kind, config)
     activation = config.get("activation")
     if kind == "Conv2D":
-        if tuple(config["dilation_rate"]) != (1, 1) or config["groups"] != 1:
-            raise ValueError(f"{layer.name}: dilated or grouped convolutions are not supported")
         return nn_layers.Conv2D(
             config["filters"], tuple(config["kernel_size"]), tuple(config["strides"]),
             config["padding"], activation, config["use_bias"],
@@ -310,8 +355,6 @@ def _convert(layer):
         return nn_layers.Flatten()
     if kind == "Dropout":
         return nn_layers.Dropout(config["rate"], config.get("seed"))
-    if kind in ("Activation", "ReLU", "Softmax"):
-        name = activation if kind == "Activation" else kind.lower()
-        step = nn_layers.activation(name)
-        return step if step is not None else nn_layers.Layer()
-    raise ValueError(f"Sequential.from_keras does not support {kind} layers ({layer.name!r})")
+    name = activation if kind == "Activation" else kind.lower()  # Activation, ReLU, Softmax
+    step = nn_layers.activation(name)
+    return step if step is not None else nn_layers.Layer()
