@@ -30,9 +30,6 @@ nn
 keras
     The Keras engine (imported on demand, as it imports Keras): layers, models,
     training helpers and the fast recipe, in Keras 3 on every backend.
-
-The modules ``cnnbook.layers``, ``cnnbook.models``, ``cnnbook.training`` and
-``cnnbook.fast_training`` are deprecated aliases of their homes in :mod:`cnnbook.keras`.
 """
 
 from cnnbook import (

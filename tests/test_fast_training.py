@@ -80,8 +80,10 @@ def test_sgd_settings_match_airbench():
 def test_recipe_rejects_bad_settings():
     with pytest.raises(ValueError, match="flip"):
         fast.FastRecipe(flip="sometimes")
-    with pytest.raises(ValueError, match="widths"):
-        fast.FastRecipe(widths=(8, 8))
+    for widths in ((8, 8), (8, 2.5, 8)):
+        with pytest.raises(TypeError, match="Received: widths"):
+            fast.FastRecipe(widths=widths)
+    assert fast.FastRecipe(widths=[8, 16, 16]).widths == (8, 16, 16)
     with pytest.raises(ValueError, match="epochs"):
         fast.FastRecipe(epochs=0)
 
@@ -232,7 +234,6 @@ else:
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import dataclasses
 from cnnbook.keras import fast_training as fast
 
 rng = np.random.default_rng(0)

@@ -1,5 +1,6 @@
-"""cnnbook.layers on every Keras backend: static output shapes, and training with a partial
-last batch (the failure Keras 3.10's Flatten showed on Colab)."""
+"""cnnbook.keras.layers on every Keras backend: static output shapes, and training with a
+partial last batch (the failure Keras 3.10's Flatten showed on Colab). The NumPy engine's
+layers, cnnbook.nn.layers, are tested in test_nn.py."""
 
 import pytest
 

@@ -59,10 +59,27 @@ def test_improved_cnn_variants_and_argument_checks(tf):
     np.testing.assert_allclose(model(images, training=False), model(images, training=False))
     probabilities = model.predict(images, verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    for widths in ((32, 64), (32, 2.5, 128)):
+        with pytest.raises(TypeError, match="Received: widths"):
+            improved_cnn(widths=widths)
     with pytest.raises(ValueError, match="Received: widths"):
-        improved_cnn(widths=(32, 64))
+        improved_cnn(widths=(32, 0, 128))
     with pytest.raises(ValueError, match="Received: head"):
         improved_cnn(head="flatten")
+
+
+def test_improved_cnn_docstring_counts_what_the_model_holds(tf):
+    from cnnbook.architecture import trace
+    from cnnbook.keras.models import improved_cnn
+
+    model = improved_cnn()
+    rows = trace(model)
+    # Batch normalization holds four numbers per channel; two are running statistics.
+    statistics = sum(row.parameters // 2 for row in rows if row.kind == "BatchNormalization")
+    assert statistics == sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    text = " ".join(improved_cnn.__doc__.split())
+    parameters = sum(row.parameters for row in rows)
+    assert f"{parameters:,} parameters ({statistics:,} of them batch normalization's" in text
 
 
 def test_augmentation_layers_are_seeded_reproducibly_and_idle_at_inference(tf):

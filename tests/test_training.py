@@ -1,4 +1,4 @@
-"""cnnbook.training: CIFAR-10 subsets and seeded training runs, on small made-up data."""
+"""cnnbook.keras.training: CIFAR-10 subsets and seeded training runs, on small made-up data."""
 
 import matplotlib
 import numpy as np

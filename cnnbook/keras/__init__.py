@@ -17,6 +17,8 @@ Its modules:
   seeded training runs (9a-11);
 - :mod:`cnnbook.keras.fast_training`: airbench94's fast recipe and data parallelism (9d).
 
-Importing a module of this package imports Keras, on the backend ``KERAS_BACKEND``
-names (:func:`cnnbook.runtime.import_keras`); ``import cnnbook`` alone does not.
+Each module imports Keras at its top, in one way: ``keras = import_keras()``
+(:func:`cnnbook.runtime.import_keras`), which imports it on the backend
+``KERAS_BACKEND`` names, TensorFlow quietly. So importing a module of this package
+imports Keras; ``import cnnbook`` alone does not.
 """

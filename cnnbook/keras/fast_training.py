@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnbook._arguments import positive_ints
 from cnnbook.datasets import CIFAR10_MEAN, CIFAR10_STD
 from cnnbook.runtime import backend, import_keras, import_tensorflow
 
@@ -98,7 +99,8 @@ class FastRecipe:
         Largest shift of the random translations, in pixels (0: none).
     tta_level : int
         Test-time augmentation: 0 none, 1 mirror, 2 mirror and 1-pixel shifts.
-    widths : tuple of three ints
+    widths : int or tuple of three ints
+        The channels of the three blocks (an int: the same for all three).
     batchnorm_momentum : float
         Keras's convention: the weight of the old running statistics.
     scaling_factor : float
@@ -132,8 +134,8 @@ class FastRecipe:
         _check_flip(self.flip)
         if self.tta_level not in (0, 1, 2):
             raise ValueError(f"tta_level must be 0, 1 or 2. Received: {self.tta_level!r}")
-        if len(self.widths) != 3 or min(self.widths) < 1:
-            raise ValueError(f"widths must be three positive ints. Received: {self.widths!r}")
+        # Frozen: the checked widths (a tuple, even if given as a list) go in directly.
+        object.__setattr__(self, "widths", positive_ints(self.widths, "widths", 3))
 
     def sgd_settings(self):
         """Plain SGD settings for a loss averaged over the batch.
@@ -180,9 +182,11 @@ def whitening_kernel(images, size=2, eps=5e-4):
     The covariance of all patches (each flattened to ``size * size * channels``
     numbers) is ``V diag(lambda) V^T``. Filter ``i`` is eigenvector ``v_i`` divided by
     ``sqrt(lambda_i + eps)``: its outputs have variance about 1 and are uncorrelated
-    with the other filters'. Each filter is followed by its negative, so that a GELU
-    after the convolution keeps both signs. Filters come in order of decreasing
-    eigenvalue (the smooth colour patterns first, the fine checkerboards last).
+    with the other filters'. The ``size * size * C`` filters come in order of
+    decreasing eigenvalue (the smooth colour patterns first, the fine checkerboards
+    last), and then their negatives in the same order (``kernel[..., k + size * size *
+    C] == -kernel[..., k]``, as airbench concatenates them), so that a GELU after the
+    convolution keeps both signs.
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ from keras import ops
 from cnnbook._arguments import fraction, positive_int, positive_ints
 from cnnbook.conv import conv_output_size
 
-__all__ = ["DropConnectDense", "StochasticPool2D", "StochasticPooling2D"]
+__all__ = ["DropConnectDense", "StochasticPool2D"]
 
 
 @keras.saving.register_keras_serializable(package="cnnbook")
@@ -174,8 +174,3 @@ class StochasticPool2D(keras.layers.Layer):
             "padding": self.padding,
             "seed": self.seed,
         }
-
-
-StochasticPooling2D = StochasticPool2D
-"""The same layer under Keras's long naming (as ``keras.layers.MaxPooling2D`` is
-``MaxPool2D``): chapter 11's first edition imported it by this name."""

@@ -3,9 +3,11 @@
 Used by chapters 9a, 9b and 9c.
 """
 
-from __future__ import annotations
-
+from cnnbook._arguments import positive_ints
 from cnnbook.datasets import CIFAR10_MEAN, CIFAR10_STD
+from cnnbook.runtime import import_keras
+
+keras = import_keras()
 
 __all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "augmentation_layers", "improved_cnn", "tutorial_cnn"]
 
@@ -31,8 +33,6 @@ def tutorial_cnn(compile=True):
     -------
     keras.Sequential
     """
-    import keras
-
     layers = keras.layers
     model = keras.Sequential(
         [
@@ -79,8 +79,6 @@ def augmentation_layers(seed=None):
         ``[RandomFlip, RandomTranslation]``, to put at the start of a model or into a
         ``keras.Sequential`` of their own.
     """
-    import keras
-
     return [
         keras.layers.RandomFlip("horizontal", seed=seed),
         keras.layers.RandomTranslation(
@@ -101,14 +99,19 @@ def improved_cnn(widths=(32, 64, 128), augment=True, batch_norm=True, head="glob
     pooling right after each block's first convolution halves the resolution before
     the second, so only the first convolution (3 input channels) works at 32x32 and
     the rest of the arithmetic runs on 16x16, 8x8 and 4x4 maps. With the default
-    widths: 289,642 parameters (1,792 of them batch normalization's running
-    statistics) and 17.4 million multiply-adds per image; the tutorial's network has
-    3.7 million parameters and 12.9 million multiply-adds.
+    widths: 289,642 parameters (896 of them batch normalization's running statistics,
+    which are not trained) and 17.4 million multiply-adds per image; the tutorial's
+    network has 3.7 million parameters and 12.9 million multiply-adds.
+
+    The inputs are images scaled to [0, 1]; the model normalizes them with
+    :data:`cnnbook.datasets.CIFAR10_MEAN` and :data:`~cnnbook.datasets.CIFAR10_STD`. The
+    last layers compute in float32 whatever the mixed-precision policy, so that the
+    softmax is accurate.
 
     Parameters
     ----------
-    widths : tuple of three ints, default (32, 64, 128)
-        The channels of the three blocks.
+    widths : int or tuple of three ints, default (32, 64, 128)
+        The channels of the three blocks (an int: the same for all three).
     augment : bool, default True
         Start with :func:`augmentation_layers`: random horizontal flips and random shifts
         of up to 2 pixels (reflected at the border). Keras applies them in training only.
@@ -118,20 +121,12 @@ def improved_cnn(widths=(32, 64, 128), augment=True, batch_norm=True, head="glob
         ``"global"``: global average pooling, then ``Dense(10)``. ``"dense"``: the
         tutorial's head, ``Flatten -> Dense(512) -> Dense(10)``.
 
-    The inputs are images scaled to [0, 1]; the model normalizes them with
-    :data:`cnnbook.datasets.CIFAR10_MEAN` and :data:`~cnnbook.datasets.CIFAR10_STD`. The
-    last layers compute in float32 whatever the mixed-precision policy, so that the
-    softmax is accurate.
-
     Returns
     -------
     keras.Sequential
         Not compiled.
     """
-    import keras
-
-    if len(widths) != 3 or any(int(width) < 1 for width in widths):
-        raise ValueError(f"widths must be three positive ints. Received: widths={widths!r}")
+    widths = positive_ints(widths, "widths", 3)
     if head not in ("global", "dense"):
         raise ValueError(f"head must be 'global' or 'dense'. Received: head={head!r}")
     layers = keras.layers

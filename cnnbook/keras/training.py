@@ -8,13 +8,13 @@ not be installed there. Device and precision detection live in :mod:`cnnbook.run
 Used by chapters 9a, 9b, 10 and 11.
 """
 
-from __future__ import annotations
-
 import time
 
 import numpy as np
 
-from cnnbook.runtime import backend, import_tensorflow
+from cnnbook.runtime import backend, import_keras, import_tensorflow
+
+keras = import_keras()
 
 __all__ = [
     "cifar10_subsets",
@@ -22,8 +22,8 @@ __all__ = [
     "make_dataset",
     "predict_with_flip",
     "sgd_warmup_cosine",
-    "warmup_cosine_schedule",
     "train_and_evaluate",
+    "warmup_cosine_schedule",
 ]
 
 
@@ -98,8 +98,6 @@ def train_and_evaluate(model, data, epochs, batch_size=64, callbacks=(), seed=0)
         ``epochs_run``, ``test_accuracy`` (None without test data), ``parameters``,
         ``seconds`` and the trained ``model``.
     """
-    import keras
-
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
     history = model.fit(
@@ -184,7 +182,6 @@ def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=
 
 def _array_batches(images, labels, batch_size, shuffle, seed, num_classes):
     """:func:`make_dataset` without TensorFlow: a ``keras.utils.PyDataset``."""
-    import keras
 
     class ArrayBatches(keras.utils.PyDataset):
         """Batches of (images / 255 as float32, labels), in a seeded order per epoch."""
@@ -229,8 +226,6 @@ def epoch_logger(epochs, every=1):
     -------
     keras.callbacks.Callback
     """
-    import keras
-
     if every < 1:
         raise ValueError(f"every must be >= 1. Received: every={every!r}")
     started = {}
@@ -279,8 +274,6 @@ def warmup_cosine_schedule(peak_learning_rate, total_steps, warmup_fraction=0.2)
     >>> [round(float(schedule(step)), 3) for step in (0, 10, 20, 60, 100)]
     [0.0, 0.1, 0.2, 0.1, 0.0]
     """
-    import keras
-
     if not peak_learning_rate > 0:
         raise ValueError(f"peak_learning_rate must be positive. Received: {peak_learning_rate!r}")
     if int(total_steps) < 1:
@@ -315,8 +308,6 @@ def sgd_warmup_cosine(peak_learning_rate, total_steps, warmup_fraction=0.2, weig
     -------
     keras.optimizers.SGD
     """
-    import keras
-
     schedule = warmup_cosine_schedule(peak_learning_rate, total_steps, warmup_fraction)
     optimizer = keras.optimizers.SGD(
         learning_rate=schedule, momentum=0.9, nesterov=True, weight_decay=weight_decay
@@ -342,8 +333,6 @@ def predict_with_flip(model, dataset):
     -------
     numpy.ndarray, shape (N, classes)
     """
-    import keras
-
     if isinstance(dataset, keras.utils.PyDataset):
         probabilities = []
         for index in range(len(dataset)):
@@ -351,12 +340,11 @@ def predict_with_flip(model, dataset):
             both = [model.predict_on_batch(view) for view in (images, images[:, :, ::-1])]
             probabilities.append((np.asarray(both[0]) + np.asarray(both[1])) / 2)
         return np.concatenate(probabilities)
-    else:
-        tf = import_tensorflow()
+    tf = import_tensorflow()
 
-        def images_only(*batch):
-            return batch[0]
+    def images_only(*batch):
+        return batch[0]
 
-        images = dataset.map(images_only)
-        mirrored = images.map(lambda batch: tf.reverse(batch, axis=[2]))
+    images = dataset.map(images_only)
+    mirrored = images.map(lambda batch: tf.reverse(batch, axis=[2]))
     return (model.predict(images, verbose=0) + model.predict(mirrored, verbose=0)) / 2
