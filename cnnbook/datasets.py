@@ -593,14 +593,25 @@ def load_digits(test_fraction=0.25, seed=0):
         Images of shape (N, 8, 8, 1), float32 in [0, 1] (the originals count 0 to 16
         ink levels); labels int64 from 0 to 9.
 
+    Raises
+    ------
+    ImportError
+        Without scikit-learn, saying how to install it (``pip install 'cnnbook[book]'``).
+
     Examples
     --------
     >>> (x_train, y_train), (x_test, y_test) = load_digits()
     >>> x_train.shape, x_test.shape, float(x_train.max())
     ((1347, 8, 8, 1), (450, 8, 8, 1), 1.0)
     """
-    from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError as error:
+        raise ImportError(
+            "load_digits reads the digits that ship with scikit-learn, which is not "
+            "installed: pip install 'cnnbook[book]' (or pip install scikit-learn)"
+        ) from error
 
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1). Received: {test_fraction!r}")

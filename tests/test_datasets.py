@@ -5,6 +5,7 @@ import hashlib
 import io
 import re
 import shutil
+import sys
 import tarfile
 import urllib.request
 
@@ -386,3 +387,13 @@ def test_digits_split_is_stratified_and_checked():
     assert abs(np.bincount(y_train) - np.bincount(y_test)).max() <= 1
     with pytest.raises(ValueError, match="test_fraction must be in"):
         load_digits(test_fraction=1.0)
+
+
+def test_digits_without_scikit_learn_name_the_extra_to_install(monkeypatch):
+    from cnnbook.datasets import load_digits
+
+    # None in sys.modules makes an import fail, as if scikit-learn were not installed.
+    for name in ("sklearn", "sklearn.datasets", "sklearn.model_selection"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"scikit-learn.*pip install 'cnnbook\[book\]'"):
+        load_digits()

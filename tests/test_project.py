@@ -84,6 +84,11 @@ def test_core_dependencies_leave_colab_alone():
     assert SpecifierSet(PYPROJECT["project"]["requires-python"]).contains("3.12")
 
 
+def test_the_book_extra_has_what_the_chapters_need_at_run_time():
+    # load_digits (chapters 7 and 8) reads scikit-learn's digits.
+    assert "scikit-learn" in pyproject_requirements(["book"])
+
+
 def test_book_toolchain_is_jupyter_book_1():
     assert pyproject_requirements()["jupyter-book"] == SpecifierSet(">=1.0.4.post1,<2")
 

@@ -28,6 +28,21 @@ def test_unknown_smoke_value_is_an_error(monkeypatch):
         cnnbook.budget(full=25, smoke=1)
 
 
+def test_runtime_doctests_leave_the_environment_as_they_found_it(monkeypatch):
+    import doctest
+    import os
+
+    from cnnbook import runtime
+
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setenv("CNNBOOK_SMOKE", "1")
+    monkeypatch.delenv("CNNBOOK_RESULTS", raising=False)
+    results = doctest.testmod(runtime, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert results.attempted > 0 and results.failed == 0
+    assert os.environ.get("KERAS_BACKEND") == "jax"
+    assert os.environ.get("CNNBOOK_SMOKE") == "1"
+
+
 def test_import_tensorflow_writes_nothing_to_stderr():
     code = "import cnnbook; tf = cnnbook.import_tensorflow(); print(tf.constant(2).numpy())"
     result = subprocess.run(
