@@ -49,14 +49,9 @@ def test_importing_cnnbook_imports_neither_keras_nor_tensorflow():
     assert output.stdout.split() == ["False", "False"]
 
 
-LEAD_OWNS_LAYERS = pytest.mark.xfail(
-    strict=True, reason="cnnbook/keras/layers.py still has `import keras` (its owner changes it)"
-)
-
-
 @pytest.mark.parametrize(
     "module",
-    [pytest.param("layers", marks=LEAD_OWNS_LAYERS), "models", "training", "fast_training"],
+    ["layers", "models", "training", "fast_training"],
 )
 def test_every_keras_engine_module_imports_keras_through_import_keras(module):
     # As cnnbook.keras's docstring says: importing one of its modules imports Keras, on

@@ -11,11 +11,12 @@ Used by chapter 11.
 
 from __future__ import annotations
 
-import keras
-from keras import ops
-
 from cnnbook._arguments import fraction, positive_int, positive_ints
 from cnnbook.conv import conv_output_size
+from cnnbook.runtime import import_keras
+
+keras = import_keras()
+ops = keras.ops
 
 __all__ = ["DropConnectDense", "StochasticPool2D"]
 
