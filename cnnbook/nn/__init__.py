@@ -2,11 +2,12 @@
 
 Everything a CNN needs to learn, with nothing hidden: layers with their forward and
 backward passes (``cnnbook.nn.layers``), a :class:`Sequential` model with softmax
-cross-entropy and a training loop, and SGD with momentum (``cnnbook.nn.optimizers``).
+cross-entropy and a training loop, and optimizers (SGD with momentum or Nesterov
+momentum, Adam, AdamW) with learning-rate schedules (``cnnbook.nn.optimizers``).
 :meth:`Sequential.from_keras` builds the NumPy twin of a Keras model, so the two can be
 compared number by number.
 
-Used by chapters 7, 8, 8b, 9c and 11.
+Used by chapters 7, 8, 8b, 8c, 9c and 11.
 """
 
 from cnnbook.nn import layers, model, optimizers

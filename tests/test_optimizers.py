@@ -1,0 +1,259 @@
+"""cnnbook.nn's optimizers and schedules against Keras's of the same name, step by step, on
+every Keras backend; and their behaviour, vectorization and argument checks."""
+
+import numpy as np
+import pytest
+
+from cnnbook import nn
+from cnnbook.nn import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineDecay,
+    InverseTimeDecay,
+    LinearWarmup,
+    PiecewiseConstantDecay,
+    TriangularSchedule,
+)
+
+# Runs in a fresh Python under each backend (conftest's run_under_backend). Each case
+# builds our optimizer and Keras's from the same arguments, applies 20 steps of the same
+# gradients to three float32 variables, and compares the weights after every step.
+KERAS_CHECK = """
+import numpy as np
+import cnnbook
+from cnnbook import nn
+from cnnbook.keras.fast_training import TriangularSchedule as KerasTriangular
+
+keras = cnnbook.import_keras()
+schedules = keras.optimizers.schedules
+STEPS, SHAPES = 20, [(3, 2), (2,), (2, 1, 3)]
+
+
+def optimizer_cases():
+    inverse = (nn.InverseTimeDecay(0.1, 1, 0.5), schedules.InverseTimeDecay(0.1, 1, 0.5))
+    pieces = ([5, 12], [0.01, 0.003, 0.001])
+    piecewise = (nn.PiecewiseConstantDecay(*pieces), schedules.PiecewiseConstantDecay(*pieces))
+    cosine_args = dict(alpha=0.1, warmup_target=0.2, warmup_steps=5)
+    cosine = (nn.CosineDecay(0.0, 10, **cosine_args), schedules.CosineDecay(0.0, 10, **cosine_args))
+    K = keras.optimizers
+    # (name, ours, Keras's, gradient scale)
+    return [
+        ("SGD", nn.SGD(0.1), K.SGD(0.1), 1.0),
+        ("SGD momentum", nn.SGD(0.1, momentum=0.9), K.SGD(0.1, momentum=0.9), 1.0),
+        ("SGD Nesterov", nn.SGD(0.1, 0.9, nesterov=True), K.SGD(0.1, 0.9, nesterov=True), 1.0),
+        ("SGD inverse time", nn.SGD(inverse[0], 0.5), K.SGD(inverse[1], 0.5), 1.0),
+        ("SGD Nesterov cosine decay", nn.SGD(cosine[0], 0.9, True, weight_decay=0.05),
+         K.SGD(cosine[1], 0.9, True, weight_decay=0.05), 1.0),
+        ("Adam", nn.Adam(), K.Adam(), 1.0),
+        ("Adam tiny gradients", nn.Adam(0.01), K.Adam(0.01), 1e-6),
+        ("Adam large epsilon", nn.Adam(0.01, 0.8, 0.99, epsilon=0.5),
+         K.Adam(0.01, 0.8, 0.99, epsilon=0.5), 1.0),
+        ("Adam step decay", nn.Adam(piecewise[0]), K.Adam(piecewise[1]), 1.0),
+        ("AdamW", nn.AdamW(), K.AdamW(), 1.0),
+        ("AdamW cosine decay", nn.AdamW(cosine[0], weight_decay=0.1),
+         K.AdamW(cosine[1], weight_decay=0.1), 1.0),
+    ]
+
+
+def schedule_cases():
+    warm = dict(warmup_target=0.2, warmup_steps=10)
+    return [
+        (nn.PiecewiseConstantDecay([10, 30], [0.1, 0.01, 0.001]),
+         schedules.PiecewiseConstantDecay([10, 30], [0.1, 0.01, 0.001])),
+        (nn.InverseTimeDecay(0.1, 7, 0.5), schedules.InverseTimeDecay(0.1, 7, 0.5)),
+        (nn.InverseTimeDecay(0.1, 7, 0.5, staircase=True),
+         schedules.InverseTimeDecay(0.1, 7, 0.5, staircase=True)),
+        (nn.CosineDecay(0.1, 40, alpha=0.1), schedules.CosineDecay(0.1, 40, alpha=0.1)),
+        (nn.CosineDecay(0.0, 40, **warm), schedules.CosineDecay(0.0, 40, **warm)),
+        (nn.CosineDecay(0.05, 40, 0.1, **warm), schedules.CosineDecay(0.05, 40, 0.1, **warm)),
+        (nn.LinearWarmup(nn.CosineDecay(0.2, 40, alpha=0.1), 10, 0.05),
+         schedules.CosineDecay(0.05, 40, alpha=0.1, **warm)),
+        # A warm-up to a constant: a cosine that decays to alpha = 1 times its start.
+        (nn.LinearWarmup(0.2, 10), schedules.CosineDecay(0.0, 1, alpha=1.0, **warm)),
+        (nn.TriangularSchedule(0.4, 40), KerasTriangular(0.4, 40)),
+    ]
+
+
+def numpy_of(value):
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+
+
+rng = np.random.default_rng(0)
+start = [rng.normal(size=shape).astype("float32") for shape in SHAPES]
+gradient_steps = [[rng.normal(size=shape).astype("float32") for shape in SHAPES]
+                  for _ in range(STEPS)]
+largest = {}
+for name, ours, theirs, scale in optimizer_cases():
+    weights = [w.copy() for w in start]
+    variables = [keras.Variable(w) for w in start]
+    worst = 0.0
+    for step, gradients in enumerate(gradient_steps):
+        gradients = [(g * scale).astype("float32") for g in gradients]
+        ours.apply(weights, gradients)
+        theirs.apply_gradients(zip(gradients, variables))
+        for mine, variable in zip(weights, variables):
+            assert mine.dtype == np.float32, (name, mine.dtype)
+            expected = numpy_of(variable)
+            # Within 1e-6, relative to the weights' size where they exceed 1.
+            error = np.max(np.abs(mine - expected)) / max(1.0, np.max(np.abs(expected)))
+            assert error < 1e-6, (name, step, error)
+            worst = max(worst, error)
+    assert ours.iterations == int(numpy_of(theirs.iterations)) == STEPS
+    largest[name] = worst
+for index, (ours, theirs) in enumerate(schedule_cases()):
+    steps = np.arange(60)
+    expected = np.array([numpy_of(theirs(int(step))) for step in steps])
+    np.testing.assert_allclose(ours(steps), expected, rtol=1e-6, atol=1e-8, err_msg=str(index))
+    np.testing.assert_allclose([ours(int(step)) for step in steps], ours(steps), rtol=1e-12)
+print(len(largest), "optimizers,", len(schedule_cases()), "schedules;",
+      "largest difference", max(largest.values()))
+print("ok", keras.backend.backend())
+"""
+
+
+def test_optimizers_and_schedules_equal_keras_step_by_step(backend, run_under_backend):
+    output = run_under_backend(backend, KERAS_CHECK)
+    assert output.split()[-2:] == ["ok", backend]
+    assert output.startswith("11 optimizers, 9 schedules;")
+
+
+def quadratic_gradient(weights, curvatures=(1.0, 20.0)):
+    """The gradient of L(w) = (1/2) sum_i curvature_i w_i^2."""
+    return [np.asarray(curvatures) * weights[0]]
+
+
+def run(optimizer, steps, start=(-4.0, 1.0)):
+    weights = [np.array(start)]
+    path = [weights[0].copy()]
+    for _ in range(steps):
+        optimizer.apply(weights, quadratic_gradient(weights))
+        path.append(weights[0].copy())
+    return np.array(path)
+
+
+def test_momentum_reaches_the_step_of_learning_rate_over_one_minus_momentum():
+    for nesterov in (False, True):
+        weights = [np.zeros(1)]
+        optimizer = SGD(0.01, momentum=0.9, nesterov=nesterov)
+        for _ in range(300):
+            before = weights[0].copy()
+            optimizer.apply(weights, [np.ones(1)])
+        assert before[0] - weights[0][0] == pytest.approx(0.01 / (1 - 0.9))
+
+
+def test_nesterov_iterates_are_the_look_ahead_points_of_sutskevers_form():
+    # Sutskever et al.: v = mu v - lr grad(w + mu v); w = w + v. Keras's form tracks
+    # u = w + mu v, the point where the gradient is taken.
+    momentum, rate = 0.9, 0.02
+    path = run(SGD(rate, momentum, nesterov=True), 30)
+    w, v = np.array([-4.0, 1.0]), np.zeros(2)
+    for step in range(30):
+        v = momentum * v - rate * quadratic_gradient([w + momentum * v])[0]
+        w = w + v
+        np.testing.assert_allclose(path[step + 1], w + momentum * v, atol=1e-12)
+
+
+def test_plain_sgd_is_stable_below_two_over_the_largest_curvature():
+    assert np.abs(run(SGD(0.095), 300)[-1]).max() < 1e-3
+    assert np.abs(run(SGD(0.105), 300)[-1]).max() > 1.0
+
+
+def test_adam_follows_its_equations_and_its_step_ignores_the_gradient_scale():
+    gradients = np.random.default_rng(0).normal(size=(5, 4))
+    weights, optimizer = [np.zeros(4)], Adam(0.01, epsilon=1e-12)
+    m = v = np.zeros(4)
+    expected = np.zeros(4)
+    for t, gradient in enumerate(gradients, start=1):
+        m = 0.9 * m + 0.1 * gradient
+        v = 0.999 * v + 0.001 * gradient**2
+        m_hat, v_hat = m / (1 - 0.9**t), v / (1 - 0.999**t)
+        expected -= 0.01 * m_hat / np.sqrt(v_hat)
+        optimizer.apply(weights, [gradient])
+        np.testing.assert_allclose(weights[0], expected, rtol=1e-9)
+    scaled = [np.zeros(4)]
+    again = Adam(0.01, epsilon=1e-12)
+    for gradient in gradients:
+        again.apply(scaled, [1000 * gradient])
+    np.testing.assert_allclose(scaled[0], weights[0], rtol=1e-9)
+
+
+def test_adamw_is_adam_after_shrinking_the_weights():
+    rng = np.random.default_rng(1)
+    decayed, plain = [np.ones(3)], [np.ones(3)]
+    adamw, adam = AdamW(0.1, weight_decay=0.2), Adam(0.1)
+    for _ in range(5):
+        gradient = rng.normal(size=3)
+        adamw.apply(decayed, [gradient])
+        plain[0] *= 1 - 0.1 * 0.2
+        adam.apply(plain, [gradient])
+    np.testing.assert_allclose(decayed[0], plain[0])
+    assert Adam(weight_decay=0.2).weight_decay == 0.2
+
+
+def test_every_optimizer_trains_a_network_through_fit():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=120)
+    x = rng.normal(scale=0.3, size=(120, 4, 4, 1)).astype("float32")
+    x[np.arange(120), y, y, 0] += 3.0
+    for optimizer in (SGD(0.1, 0.9, nesterov=True), Adam(0.01), AdamW(0.01)):
+        model = nn.Sequential([nn.Flatten(), nn.Dense(3, activation="softmax")], (4, 4, 1))
+        history = model.fit(x, y, epochs=5, batch_size=16, optimizer=optimizer, verbose=0)
+        assert history["accuracy"][-1] > 0.95, type(optimizer).__name__
+        assert optimizer.iterations == 5 * 8
+        assert all(w.dtype == np.float32 for w in model.trainable_weights)
+
+
+def test_schedules_take_arrays_and_match_their_formulas():
+    steps = np.arange(0, 101)
+    assert PiecewiseConstantDecay([10], [1.0, 0.5])(steps).tolist() == [1.0] * 11 + [0.5] * 90
+    cosine = CosineDecay(1.0, 100, alpha=0.2)
+    np.testing.assert_allclose(cosine(steps), 0.2 + 0.8 * 0.5 * (1 + np.cos(np.pi * steps / 100)))
+    assert cosine(250) == pytest.approx(0.2)
+    warm = LinearWarmup(InverseTimeDecay(1.0, 1, 0.1), warmup_steps=20, initial_learning_rate=0.5)
+    np.testing.assert_allclose(warm(steps[:21]), 0.5 + 0.5 * steps[:21] / 20)
+    np.testing.assert_allclose(warm(steps[20:]), 1.0 / (1 + 0.1 * (steps[20:] - 20)))
+    triangle = TriangularSchedule(2.0, 100, warmup_fraction=0.2, start=0.1, end=0.0)
+    np.testing.assert_allclose(triangle(steps), np.interp(steps, [0, 20, 100], [0.2, 2.0, 0.0]))
+    assert isinstance(triangle(3), float) and isinstance(cosine(np.int64(3)), float)
+
+
+def test_a_schedule_drives_the_learning_rate_step_by_step():
+    schedule = PiecewiseConstantDecay([1], [0.5, 0.1])
+    weights, optimizer = [np.zeros(1)], SGD(schedule)
+    for _ in range(3):
+        assert optimizer.current_learning_rate() == schedule(optimizer.iterations)
+        optimizer.apply(weights, [np.ones(1)])
+    assert weights[0][0] == pytest.approx(-(0.5 + 0.5 + 0.1))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: SGD(learning_rate=-1), r"learning_rate must be positive or a schedule\. "
+                                        r"Received: learning_rate=-1"),
+        (lambda: SGD(learning_rate="fast"), r"Received: learning_rate='fast'"),
+        (lambda: SGD(momentum=1.0), r"momentum must be in \[0, 1\)\. Received: momentum=1.0"),
+        (lambda: SGD(weight_decay=-0.1), r"weight_decay must be >= 0\. Received: weight_decay"),
+        (lambda: Adam(beta_1=1.0), r"beta_1 must be in \[0, 1\)\. Received: beta_1=1.0"),
+        (lambda: Adam(beta_2=-0.5), r"beta_2 must be in \[0, 1\)"),
+        (lambda: Adam(epsilon=0), r"epsilon must be positive\. Received: epsilon=0"),
+        (lambda: AdamW(weight_decay=None), r"weight_decay must be >= 0\. Received: .*=None"),
+        (lambda: PiecewiseConstantDecay([10, 20], [0.1]), r"boundaries=\[10, 20\] of length 2"),
+        (lambda: PiecewiseConstantDecay([20, 10], [1, 2, 3]), r"boundaries must increase"),
+        (lambda: InverseTimeDecay(0.1, 0, 0.5), r"decay_steps must be positive\. Received: .*=0"),
+        (lambda: CosineDecay(0.1, 100, alpha=2.0), r"alpha must be in \[0, 1\]"),
+        (lambda: CosineDecay(0.1, 9, warmup_target=0.2, warmup_steps=-1), r"warmup_steps must be"),
+        (lambda: LinearWarmup(-0.1, 10), r"target must be >= 0 or a schedule"),
+        (lambda: TriangularSchedule(0.1, 1), r"total_steps must be at least 2\. Received: .*=1"),
+        (lambda: TriangularSchedule(0.1, 10, warmup_fraction=1.0), r"warmup_fraction must be in"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_are_reported_keras_style(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_a_mismatched_gradient_list_is_reported():
+    with pytest.raises(ValueError, match=r"one gradient per weight array \(2\)\. Received: 1"):
+        Adam().apply([np.zeros(2), np.zeros(3)], [np.zeros(2)])
