@@ -17,8 +17,9 @@ that trains with Keras calls ``use_precision()``; the others compute in float32 
 too) with ``CNNBOOK_PRECISION=mixed_float16`` on TensorFlow (in `.venv`) and
 ``mixed_bfloat16`` on JAX (in `.venv-jax`), as a GPU runs them; outputs compared with
 nbval_sanitize.cfg plus nbval_sanitize_device.cfg (the device-and-precision line). Then
-the 16-bit tests of the Keras pieces (tests/test_mixed_precision.py) on PyTorch, in
-`.venv-torch`: `make unit` runs them on TensorFlow and JAX.
+the 16-bit tests of the Keras pieces (tests/test_mixed_precision.py) and the optimizers'
+step-by-step comparison with Keras (tests/test_optimizers.py) on PyTorch, in `.venv-torch`:
+`make unit` runs them on TensorFlow and JAX.
 
 The newest releases (`newest`, weekly in .github/workflows/newest.yml): `.venv-newest` on
 the newest Python here that they support (3.13, then 3.12), with the newest Keras,
@@ -191,6 +192,10 @@ def combined_sanitize_file():
     return combined
 
 
+#: Unit tests with cases per Keras backend whose PyTorch cases `precision` runs.
+TORCH_TESTS = ["test_mixed_precision.py", "test_optimizers.py"]
+
+
 def precision_notebooks():
     """The notebooks that apply the precision policy: those that call ``use_precision()``.
 
@@ -227,10 +232,11 @@ def precision():
         sanitize,
         paths,
     )
-    print("the Keras pieces in 16 bits, on PyTorch", flush=True)
-    test = ROOT / "tests" / "test_mixed_precision.py"
+    # `make unit` runs these on TensorFlow and JAX; their PyTorch cases skip there.
+    print("the Keras pieces in 16 bits, and the optimizers against Keras, on PyTorch", flush=True)
+    tests = [ROOT / "tests" / name for name in TORCH_TESTS]
     run(
-        [backend_environment("torch"), "-m", "pytest", test, "-k", "torch", "-p", "no:xdist", "-q"],
+        [backend_environment("torch"), "-m", "pytest", *tests, "-k", "torch", "-p", "no:xdist"],
         cwd=ROOT,
     )
 
