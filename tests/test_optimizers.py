@@ -91,7 +91,7 @@ for name, ours, theirs, scale in optimizer_cases():
     for step, gradients in enumerate(gradient_steps):
         gradients = [(g * scale).astype("float32") for g in gradients]
         ours.apply(weights, gradients)
-        theirs.apply_gradients(zip(gradients, variables))
+        theirs.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in gradients], variables))
         for mine, variable in zip(weights, variables):
             assert mine.dtype == np.float32, (name, mine.dtype)
             expected = numpy_of(variable)
