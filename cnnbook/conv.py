@@ -347,7 +347,7 @@ def convolve2d(image, kernel, mode="valid"):
 
 
 def _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim):
-    """Check the arguments of an ``ndim``-D convolution; return them normalised.
+    """Check the arguments of an ``ndim``-D convolution; return them normalized.
 
     Returns ``(x, kernel, bias, strides, pads, dilations)`` with arrays in one
     floating dtype, and per-axis tuples of ints (``pads`` holds (before, after)).
@@ -403,7 +403,7 @@ def _prepare_conv(x, kernel, bias, stride, padding, dilation, ndim):
 
 
 def _output_shape(x, kernel, strides, pads, dilations):
-    """Spatial output shape, from the normalised arguments."""
+    """Spatial output shape, from the normalized arguments."""
     return tuple(
         conv_output_size(n, k, s, pad, d)
         for n, k, s, pad, d in zip(x.shape[1:-1], kernel.shape[:-2], strides, pads, dilations)

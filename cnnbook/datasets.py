@@ -84,7 +84,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 @dataclasses.dataclass(frozen=True)
 class Archive:
-    """Where a dataset archive is published, and how to recognise the real one."""
+    """Where a dataset archive is published, and how to recognize the real one."""
 
     url: str
     filename: str

@@ -42,7 +42,7 @@ def box_blur(size=3):
 
 
 def gaussian(size=5, sigma=1.0):
-    """Gaussian blur: weights ``exp(-(x^2 + y^2) / (2 sigma^2))``, normalised to sum 1.
+    """Gaussian blur: weights ``exp(-(x^2 + y^2) / (2 sigma^2))``, normalized to sum 1.
 
     Parameters
     ----------

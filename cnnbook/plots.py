@@ -401,7 +401,7 @@ def confusion_matrix(labels, predicted, num_classes):
 
 
 def plot_confusion_matrix(labels, predicted, class_names):
-    """The confusion matrix as a heat map, each row normalised to the true class's count.
+    """The confusion matrix as a heat map, each row normalized to the true class's count.
 
     Returns
     -------

@@ -154,7 +154,7 @@ def import_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _stderr_to_devnull():
         tensorflow = importlib.import_module("tensorflow")
-        # Looking for devices initialises CUDA, which logs "failed call to cuInit" on a
+        # Looking for devices initializes CUDA, which logs "failed call to cuInit" on a
         # machine with CUDA libraries but no GPU: let that happen here, silenced, rather
         # than at the first operation.
         tensorflow.config.list_physical_devices()

@@ -24,10 +24,11 @@ def tutorial_cnn(compile=True):
     compile : bool, default True
         Compile it as the tutorial meant: categorical cross-entropy on one-hot
         labels, accuracy, and SGD with momentum 0.5 and a learning rate of 0.01
-        decayed as ``0.01 / (1 + 0.0004 * step)``. The tutorial wrote that decay as
-        ``SGD(lr=0.01, decay=0.0004)``, which Keras 3 no longer accepts; a
+        decayed as ``0.01 / (1 + 0.0004 * step)``. The tutorial wrote
+        ``SGD(momentum=0.5, decay=0.0004)``, with Keras's default rate 0.01; Keras 3
+        ignores ``decay`` (with only a warning), and a
         ``keras.optimizers.schedules.InverseTimeDecay`` with ``decay_steps=1`` is the
-        same rule.
+        rule it meant.
 
     Returns
     -------
