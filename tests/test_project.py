@@ -1,6 +1,7 @@
 """The project's own promises: install metadata, notebooks, book configuration."""
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -160,6 +161,17 @@ def test_make_test_gpu_runs_every_notebook_in_full_mode_under_nbval():
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile.split("\ntest-gpu:", 1)[1].split("\n\n", 1)[0]
     assert "--nbval " in recipe and "CNNBOOK_SMOKE" not in recipe and "pytest book" in recipe
+
+
+def test_strict_build_and_browser_test_read_a_fresh_build():
+    # `make -n` prints the commands without running them: those of the browser test
+    # must rebuild every page first, whatever an earlier `make book` left.
+    commands = subprocess.run(
+        ["make", "-n", "browser"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    build = re.search(r"^.*jupyter-book build .*$", commands, re.MULTILINE)
+    assert build and "--all" in build.group(0).split() and "-W" in build.group(0).split()
+    assert commands.index("jupyter-book build") < commands.index("tests/browser")
 
 
 def test_make_test_runs_the_notebooks_on_colabs_stack_and_on_jax():

@@ -24,6 +24,26 @@ def test_the_version_lives_in_one_place():
     assert f"## [{cnnbook.__version__}]" in changelog
 
 
+def test_colab_cells_install_the_release_that_made_the_pages():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import booktools
+
+    assert booktools.package_version() == cnnbook.__version__
+    source = booktools.colab_cell_source()
+    assert source.rstrip().endswith(f'@v{cnnbook.__version__}"'), source
+    # Another version gives another cell, so the notebooks' test sees a stale pin.
+    assert booktools.colab_cell_source(version="9.9.9") != source
+
+
+def test_pages_publish_from_the_release_tag_that_the_cells_install():
+    pages = yaml.safe_load((ROOT / ".github" / "workflows" / "pages.yml").read_text())
+    triggers = pages[True]  # YAML 1.1 reads the key `on` as True
+    assert triggers["push"] == {"tags": ["v*"]}, "Pages must publish from release tags only"
+    steps = [step.get("run", "") for step in pages["jobs"]["build"]["steps"]]
+    check = '"$GITHUB_REF_NAME" = "v$('
+    assert any(check in run and "booktools.py version" in run for run in steps)
+
+
 def check_jsonschema(schema, path):
     command = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)]
     return subprocess.run(command, capture_output=True, text=True)

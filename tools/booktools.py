@@ -3,6 +3,7 @@
     python tools/booktools.py colab-cells        # rewrite every first cell from _config.yml
     python tools/booktools.py execute [NB ...]   # re-run notebooks in full mode, in place
     python tools/booktools.py check-gpu          # say which device TensorFlow sees; fail on CPU
+    python tools/booktools.py version            # print cnnbook.__version__ (the release tag's)
 
 The Makefile wraps both (`make colab-cells`, `make notebooks`).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,16 +30,32 @@ def repository_url(config_path=ROOT / "_config.yml"):
     return config["repository"]["url"].rstrip("/")
 
 
-def colab_cell_source(url=None):
-    """Source of the first code cell of every notebook: install cnnbook in Colab only."""
+def package_version(init_path=ROOT / "cnnbook" / "__init__.py"):
+    """``cnnbook.__version__``, read from its one place without importing the package."""
+    match = re.search(r'^__version__ = "([^"]+)"', Path(init_path).read_text(), re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"no __version__ in {init_path}")
+    return match.group(1)
+
+
+def colab_cell_source(url=None, version=None):
+    """Source of the first code cell of every notebook: install cnnbook in Colab only.
+
+    The cell installs the release tag ``v<version>`` (``cnnbook.__version__``), the
+    package the stored outputs were made with, not the repository's moving head; the
+    Pages workflow publishes the book only from that tag.
+    """
     url = url or repository_url()
+    version = version or package_version()
     return (
-        "# In Google Colab, install cnnbook (the book's companion package); elsewhere,\n"
-        "# do nothing: `make book` has installed it already.\n"
+        "# In Google Colab, install cnnbook (the book's companion package) at the\n"
+        "# version this page was made with; elsewhere, do nothing: `make book` has\n"
+        "# installed it already.\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f'    %pip install --quiet "cnnbook @ git+{url}"'
+        "    %pip install --quiet \\\n"
+        f'        "cnnbook @ git+{url}@v{version}"'
     )
 
 
@@ -104,10 +122,13 @@ def main(argv=None):
     commands.add_parser("colab-cells", help="rewrite the Colab install cell of every notebook")
     run = commands.add_parser("execute", help="re-execute notebooks in full mode, in place")
     run.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in book/")
+    commands.add_parser("version", help="print cnnbook.__version__, which the Colab cells pin")
     gpu = commands.add_parser("check-gpu", help="print the device; fail if there is no GPU")
     gpu.add_argument("--allow-cpu", action="store_true", help="succeed on a CPU too")
     args = parser.parse_args(argv)
-    if args.command == "colab-cells":
+    if args.command == "version":
+        print(package_version())
+    elif args.command == "colab-cells":
         update_colab_cells()
     elif args.command == "check-gpu":
         return check_gpu(args.allow_cpu)
