@@ -51,7 +51,7 @@ notebooks-smoke: $(STAMP)  ## run every notebook (smoke budget) and compare outp
 
 # Where readers run the book: each builds (once) a virtual environment of its own, then
 # runs every notebook in smoke mode under nbval (tools/test_envs.py says how).
-test-colab: $(STAMP)  ## every notebook (smoke) on Colab's versions, ci/colab-stack.txt
+test-colab: $(STAMP)  ## every notebook (smoke) on Colab's versions and readers' CIFAR-10 format
 	$(BIN)/python tools/test_envs.py colab
 
 test-backends: test-backends-jax test-backends-torch  ## every notebook (smoke) on JAX and on PyTorch

@@ -35,7 +35,9 @@ accuracy band held.
 For Colab, the environment first gets exactly the versions of ci/colab-stack.txt (and the
 test tools, which Colab does not need); then cnnbook is installed the way a notebook's
 Colab cell installs it, from this checkout instead of GitHub, and the run fails if that
-install changed any package that was there.
+install changed any package that was there. The notebooks then read CIFAR-10 in the
+official binary format, as a Colab reader's download gives it: where only the JPEG copy
+is here, tools/readers_cifar.py builds a stand-in for the official files from it.
 """
 
 from __future__ import annotations
@@ -160,7 +162,36 @@ def colab():
     print(f"installing cnnbook changed none of the {len(before)} installed packages")
     for package in ("tensorflow", "keras", "numpy", "matplotlib"):
         print(f"  {package} {after.get(package)}")
-    notebooks(venv_python, {"KERAS_BACKEND": "tensorflow"})
+    notebooks(venv_python, {"KERAS_BACKEND": "tensorflow", **readers_data()})
+
+
+#: Where `readers_data` writes the readers' stand-in for the official CIFAR-10 files.
+READERS_DATA = ROOT / "_build" / "data" / "cifar10-readers"
+
+
+def readers_data():
+    """``{"CNNBOOK_DATA_DIR": ...}`` pointing at a copy in the official binary format.
+
+    A Colab reader's `load_cifar10` downloads the official files, not the JPEG copy CI
+    has, so Colab's run reads tools/readers_cifar.py's stand-in for them (the same
+    images, moved by a few levels of noise and shuffled), built once from the copy found
+    here. Without any copy here (a machine with internet), the notebooks download the
+    official files themselves: nothing to set.
+    """
+    sys.path.insert(0, str(ROOT))
+    from cnnbook.datasets import cifar10_copy
+
+    found = cifar10_copy()
+    if found.startswith("none"):
+        print("no CIFAR-10 copy here: the notebooks download the official files")
+        return {}
+    if found.startswith("official"):
+        print(f"CIFAR-10: {found}, as readers have")
+        return {}
+    if not (READERS_DATA / "cifar-10-batches-bin" / "PROVENANCE.json").is_file():
+        run([sys.executable, ROOT / "tools" / "readers_cifar.py", READERS_DATA], cwd=ROOT)
+    print(f"CIFAR-10: readers' stand-in for the official files, built from the {found}")
+    return {"CNNBOOK_DATA_DIR": str(READERS_DATA)}
 
 
 def backend_environment(name):
