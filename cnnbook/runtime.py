@@ -143,8 +143,10 @@ def import_tensorflow():
     straight to file descriptor 2 when it is imported, whatever
     ``TF_CPP_MIN_LOG_LEVEL`` says. They would land in the notebook's stored output.
     This sets ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set), points descriptor 2
-    at /dev/null for the import and the device discovery only, and restores it. Errors raised by the
-    import itself still surface as Python exceptions.
+    at /dev/null for the import and the device discovery only, and restores it. Errors
+    raised by the import itself still surface as Python exceptions. It also sets
+    ``OMP_WAIT_POLICY=PASSIVE`` (unless already set), so that TensorFlow's idle threads
+    do not spin on the cores NumPy uses next.
 
     Returns
     -------
@@ -152,6 +154,10 @@ def import_tensorflow():
         ``tensorflow``.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow's OpenMP threads otherwise spin for a while after each operation,
+    # holding the cores that NumPy's next call needs: where the two alternate (a
+    # chapter, a benchmark), NumPy ran up to 3 times slower. PASSIVE lets them sleep.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with _stderr_to_devnull():
         tensorflow = importlib.import_module("tensorflow")
         # Looking for devices initializes CUDA, which logs "failed call to cuInit" on a

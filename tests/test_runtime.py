@@ -1,11 +1,24 @@
 """Budgets and the quiet TensorFlow import."""
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 import cnnbook
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_import_tensorflow_lets_its_idle_threads_sleep_unless_told_otherwise(given, expected):
+    code = "import os, cnnbook; cnnbook.import_tensorflow(); print(os.environ['OMP_WAIT_POLICY'])"
+    environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        environment["OMP_WAIT_POLICY"] = given
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment
+    )
+    assert result.stdout == f"{expected}\n"
 
 
 @pytest.mark.parametrize(
