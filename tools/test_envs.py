@@ -3,7 +3,8 @@
     python tools/test_envs.py colab          # Colab's versions (ci/colab-stack.txt)
     python tools/test_envs.py backend jax    # Keras on JAX, TensorFlow not installed
     python tools/test_envs.py backend torch  # Keras on PyTorch (CPU), TensorFlow not installed
-    python tools/test_envs.py precision      # 16 bits: mixed_float16 on TF, mixed_bfloat16 on JAX
+    python tools/test_envs.py precision      # 16 bits: mixed_bfloat16 on TF, mixed_float16 on JAX
+    python tools/test_envs.py precision --all    # and mixed_float16 on TF, mixed_bfloat16 on JAX
     python tools/test_envs.py gpu-rehearsal  # the GPU machine's run, rehearsed on this CPU
     python tools/test_envs.py newest         # the newest Keras, TF, JAX, NumPy (pre-releases)
 
@@ -14,8 +15,9 @@ Each builds (or reuses) a virtual environment of its own beside `.venv` (`.venv-
 
 In 16 bits (`precision`): every notebook that applies the precision policy (each chapter
 that trains with Keras calls ``use_precision()``; the others compute in float32 on a GPU
-too) with ``CNNBOOK_PRECISION=mixed_float16`` on TensorFlow (in `.venv`) and
-``mixed_bfloat16`` on JAX (in `.venv-jax`), as a GPU runs them; outputs compared with
+too) with ``CNNBOOK_PRECISION=mixed_bfloat16`` on TensorFlow (in `.venv`) and
+``mixed_float16`` on JAX (in `.venv-jax`), as a GPU runs them (``--all`` adds the two other
+pairs; see PRECISION_RUNS for why `make test` runs these two); outputs compared with
 nbval_sanitize.cfg plus nbval_sanitize_device.cfg (the device-and-precision line). Then
 the 16-bit tests of the Keras pieces (tests/test_mixed_precision.py) and the optimizers'
 step-by-step comparison with Keras (tests/test_optimizers.py) on PyTorch, in `.venv-torch`:
@@ -245,25 +247,31 @@ def precision_notebooks():
     return chosen
 
 
-def precision():
+#: The 16-bit runs of `precision`: (backend, policy). On this CPU TensorFlow has bfloat16
+#: (oneDNN, AVX-512 BF16) but emulates float16: a training step of a small CNN took 46 ms
+#: in mixed_bfloat16 and 5.6 s in mixed_float16 (33 ms in float32), so `make test` runs
+#: float16 on JAX (185 ms, as float32) and bfloat16 on TensorFlow, each policy and each
+#: backend once; `--all` adds the other two pairs, float16 on TensorFlow among them (what
+#: Colab's T4 runs), for the weekly workflow.
+PRECISION_RUNS = [("tensorflow", "mixed_bfloat16"), ("jax", "mixed_float16")]
+PRECISION_RUNS_WEEKLY = [("tensorflow", "mixed_float16"), ("jax", "mixed_bfloat16")]
+
+
+def precision(every_pair=False):
     sanitize = combined_sanitize_file()
     paths = precision_notebooks()
     print(f"{len(paths)} notebooks apply the precision: {', '.join(paths)}", flush=True)
-    print("in mixed_float16, on TensorFlow", flush=True)
-    notebooks(
-        sys.executable,
-        {"KERAS_BACKEND": "tensorflow", "CNNBOOK_PRECISION": "mixed_float16"},
-        sanitize,
-        paths,
-    )
-    print("in mixed_bfloat16, on JAX", flush=True)
-    notebooks(
-        backend_environment("jax"),
-        {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CNNBOOK_PRECISION": "mixed_bfloat16"},
-        sanitize,
-        paths,
-    )
-    # `make unit` runs these on TensorFlow and JAX; their PyTorch cases skip there.
+    runs = PRECISION_RUNS + (PRECISION_RUNS_WEEKLY if every_pair else [])
+    for backend_name, policy in runs:
+        print(f"in {policy}, on {backend_name}", flush=True)
+        if backend_name == "tensorflow":
+            python, environment = sys.executable, {}
+        else:
+            python, environment = backend_environment("jax"), {"JAX_PLATFORMS": "cpu"}
+        environment.update(KERAS_BACKEND=backend_name, CNNBOOK_PRECISION=policy)
+        notebooks(python, environment, sanitize, paths)
+    # `make unit` runs these on TensorFlow and JAX, in both policies; their PyTorch cases
+    # skip there.
     print("the Keras pieces in 16 bits, and the optimizers against Keras, on PyTorch", flush=True)
     tests = [ROOT / "tests" / name for name in TORCH_TESTS]
     run(
@@ -339,7 +347,12 @@ def main(argv=None):
     commands.add_parser("colab", help="every notebook on Colab's stack")
     on = commands.add_parser("backend", help="every notebook on another Keras backend")
     on.add_argument("name", choices=["jax", "torch"])
-    commands.add_parser("precision", help="every notebook, and the Keras pieces, in 16 bits")
+    sixteen = commands.add_parser(
+        "precision", help="the training chapters, and the Keras pieces, in 16 bits"
+    )
+    sixteen.add_argument(
+        "--all", action="store_true", help="both policies on both backends (float16 on TF is slow)"
+    )
     commands.add_parser("gpu-rehearsal", help="tools/gpu_run.sh on one chapter, on this CPU")
     commands.add_parser("newest", help="every notebook on the newest Keras, TF, JAX and NumPy")
     args = parser.parse_args(argv)
@@ -348,7 +361,7 @@ def main(argv=None):
     elif args.command == "backend":
         backend(args.name)
     elif args.command == "precision":
-        precision()
+        precision(every_pair=args.all)
     elif args.command == "newest":
         newest()
     else:
