@@ -11,7 +11,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 .DEFAULT_GOAL := book
 .PHONY: help install book test test-gpu test-colab test-backends test-backends-jax \
 	test-backends-torch test-precision test-precision-all test-gpu-rehearsal test-newest gpu-bundle lint unit notebooks-smoke book-strict browser notebooks colab-cells \
-	bench release pdf clean
+	bench mutation release pdf clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -56,7 +56,7 @@ test-colab: $(STAMP)  ## every notebook (smoke) on Colab's versions and readers'
 
 test-backends: test-backends-jax test-backends-torch  ## every notebook (smoke) on JAX and on PyTorch
 
-test-backends-jax: $(STAMP)  ## every notebook (smoke) on Keras's JAX backend, without TensorFlow
+test-backends-jax: $(STAMP)  ## every notebook (smoke) on JAX, no TensorFlow; training chapters in float16
 	$(BIN)/python tools/test_envs.py backend jax
 
 test-backends-torch: $(STAMP)  ## every notebook (smoke) on Keras's PyTorch backend (CPU)
@@ -66,16 +66,17 @@ test-newest: $(STAMP)  ## every notebook (smoke) on the newest Keras, TF, JAX, N
 	$(BIN)/python tools/test_envs.py newest
 
 # In 16 bits, as a GPU trains: every notebook that applies the precision (the chapters that
-# train with Keras), in smoke mode, with CNNBOOK_PRECISION=mixed_bfloat16 on TensorFlow and
-# mixed_float16 on JAX (only the device-and-precision line is sanitized beyond the usual,
-# nbval_sanitize_device.cfg), then the 16-bit tests of the Keras pieces on PyTorch (`make
-# unit` runs them on TensorFlow and JAX, in both policies). TensorFlow emulates float16 on a
-# CPU, 170 times slower than float32 here (tools/test_envs.py, PRECISION_RUNS): float16 on
-# TensorFlow, what Colab's T4 runs, is in test-precision-all, which the weekly workflow runs.
-test-precision: $(STAMP)  ## the training chapters (smoke) in mixed_bfloat16 (TF) and mixed_float16 (JAX)
+# train with Keras), in smoke mode, with CNNBOOK_PRECISION=mixed_bfloat16 on TensorFlow (and
+# test-backends-jax runs them in mixed_float16 on JAX; only the device-and-precision line is
+# sanitized beyond the usual, nbval_sanitize_device.cfg), then the 16-bit tests of the
+# Keras pieces on PyTorch (`make unit` runs them on TensorFlow and JAX, in both policies).
+# TensorFlow emulates float16 on a CPU, 170 times slower than float32 here (tools/
+# test_envs.py, PRECISION_RUNS): float16 on TensorFlow, what Colab's T4 runs, is in
+# test-precision-all, with bfloat16 and float32 on JAX, which the weekly workflow runs.
+test-precision: $(STAMP)  ## the training chapters (smoke) in mixed_bfloat16 on TensorFlow
 	$(BIN)/python tools/test_envs.py precision
 
-test-precision-all: $(STAMP)  ## the same, and mixed_float16 on TF, mixed_bfloat16 on JAX (slow; weekly)
+test-precision-all: $(STAMP)  ## the same, and mixed_float16 on TF, bfloat16 and float32 on JAX (slow)
 	$(BIN)/python tools/test_envs.py precision --all
 
 # The lent GPU machine has JAX but no Keras, Jupyter or internet: `make gpu-bundle` collects
@@ -131,6 +132,12 @@ bench: $(STAMP)  ## speed of cnnbook against TensorFlow, as ratios measured in o
 	$(BIN)/python benchmarks/bench_pool.py
 	$(BIN)/python benchmarks/bench_nn_digits.py
 	$(BIN)/python benchmarks/bench_input_pipeline.py
+
+# Mutation testing of the NumPy engine (conv, pool, regularization, nn) against its unit
+# tests, with mutmut in .venv-mutation (tools/mutation.py says how; benchmarks/mutation.md
+# records a run). Slow, so not part of `make test`: the weekly workflow mutation.yml runs it.
+mutation:  ## mutation score of the NumPy engine: the share of mutants its tests kill (slow)
+	$(PYTHON) tools/mutation.py
 
 pdf: $(STAMP)  ## the whole book as one PDF (_build/pdf/cnnbook.pdf), printed by Chromium
 	bash tools/ensure_chromium.sh

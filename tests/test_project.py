@@ -186,11 +186,13 @@ def test_make_test_runs_the_notebooks_on_colabs_stack_and_on_jax():
 def test_make_test_runs_each_16_bit_policy_and_each_backend_once():
     from tools import test_envs
 
-    runs = test_envs.PRECISION_RUNS
+    runs = set(test_envs.PRECISION_RUNS) | {("jax", test_envs.JAX_PRECISION)}
     assert {policy for _, policy in runs} == {"mixed_float16", "mixed_bfloat16"}
     assert {backend for backend, _ in runs} == {"tensorflow", "jax"}
-    every = set(runs) | set(test_envs.PRECISION_RUNS_WEEKLY)
-    assert len(every) == 4, "the weekly run adds the two other pairs"
+    weekly = runs | set(test_envs.PRECISION_RUNS_WEEKLY)
+    sixteen = {(b, p) for b in ("tensorflow", "jax") for p in ("mixed_float16", "mixed_bfloat16")}
+    assert sixteen <= weekly, "every 16-bit pair runs weekly"
+    assert ("jax", "float32") in weekly, "JAX's float32 training chapters, weekly"
 
 
 def test_colab_environment_installs_cnnbook_as_the_colab_cell_does():
@@ -235,3 +237,23 @@ def test_every_chapter_that_trains_with_keras_applies_the_precision_the_same_way
         assert len(precision) == 1, f"{path.name}: one precision cell, not {len(precision)}"
         assert precision[0] < first_training, f"{path.name}: the precision is set after training"
     assert {"04-", "09a", "09b", "09d", "10-", "11-"} <= set(trains), sorted(trains)
+
+
+def test_mutation_testing_runs_weekly_on_its_own_not_in_make_test():
+    from tools import mutation
+
+    makefile = (ROOT / "Makefile").read_text()
+    targets = re.search(r"^test: (.*?)  ##", makefile, re.MULTILINE).group(1).split()
+    assert "mutation" not in targets and "mutation" in makefile.split(".PHONY:")[1].split("\n\n")[0]
+    recipe = makefile.split("\nmutation:", 1)[1].split("\n\n", 1)[0]
+    assert "tools/mutation.py" in recipe
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "mutation.yml").read_text())
+    assert set(workflow[True]) == {"schedule", "workflow_dispatch"}  # `on:` reads as True
+    assert "make mutation" in [step.get("run") for step in workflow["jobs"]["mutation"]["steps"]]
+    # What it mutates and runs exists, and its settings are valid TOML for mutmut.
+    assert all(list(ROOT.glob(pattern)) for pattern in mutation.SOURCES)
+    assert all((ROOT / path).is_file() for path in mutation.TESTS)
+    assert all((ROOT / test.split("::")[0]).is_file() for test in mutation.DESELECT)
+    settings = tomllib.loads(mutation.mutmut_config())["tool"]["mutmut"]
+    assert settings["only_mutate"] == mutation.SOURCES
+    assert (ROOT / "benchmarks" / "mutation.md").is_file()

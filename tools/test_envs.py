@@ -1,10 +1,10 @@
 """Run the notebooks where readers run them: on Colab's stack, and on JAX or PyTorch.
 
     python tools/test_envs.py colab          # Colab's versions (ci/colab-stack.txt)
-    python tools/test_envs.py backend jax    # Keras on JAX, TensorFlow not installed
+    python tools/test_envs.py backend jax    # Keras on JAX (training chapters in float16), no TF
     python tools/test_envs.py backend torch  # Keras on PyTorch (CPU), TensorFlow not installed
-    python tools/test_envs.py precision      # 16 bits: mixed_bfloat16 on TF, mixed_float16 on JAX
-    python tools/test_envs.py precision --all    # and mixed_float16 on TF, mixed_bfloat16 on JAX
+    python tools/test_envs.py precision      # the training chapters in mixed_bfloat16 on TF
+    python tools/test_envs.py precision --all    # and in mixed_float16 on TF, bf16 and fp32 on JAX
     python tools/test_envs.py gpu-rehearsal  # the GPU machine's run, rehearsed on this CPU
     python tools/test_envs.py newest         # the newest Keras, TF, JAX, NumPy (pre-releases)
 
@@ -13,12 +13,13 @@ Each builds (or reuses) a virtual environment of its own beside `.venv` (`.venv-
 `make notebooks-smoke` does in `.venv`. The Makefile wraps them (`make test-colab`,
 `make test-backends`, `make test-precision`, `make test-gpu-rehearsal`).
 
-In 16 bits (`precision`): every notebook that applies the precision policy (each chapter
-that trains with Keras calls ``use_precision()``; the others compute in float32 on a GPU
-too) with ``CNNBOOK_PRECISION=mixed_bfloat16`` on TensorFlow (in `.venv`) and
-``mixed_float16`` on JAX (in `.venv-jax`), as a GPU runs them (``--all`` adds the two other
-pairs; see PRECISION_RUNS for why `make test` runs these two); outputs compared with
-nbval_sanitize.cfg plus nbval_sanitize_device.cfg (the device-and-precision line). Then
+In 16 bits: every notebook that applies the precision policy (each chapter that trains
+with Keras calls ``use_precision()``; the others compute in float32 on a GPU too) runs with
+``CNNBOOK_PRECISION=mixed_float16`` on JAX in `backend jax` (in `.venv-jax`) and with
+``mixed_bfloat16`` on TensorFlow in `precision` (in `.venv`), as a GPU runs them
+(``precision --all`` adds the other pairs; PRECISION_RUNS says why `make test` runs these);
+outputs compared with nbval_sanitize.cfg plus nbval_sanitize_device.cfg (the
+device-and-precision line). Then
 the 16-bit tests of the Keras pieces (tests/test_mixed_precision.py) and the optimizers'
 step-by-step comparison with Keras (tests/test_optimizers.py) on PyTorch, in `.venv-torch`:
 `make unit` runs them on TensorFlow and JAX.
@@ -212,9 +213,21 @@ def backend_environment(name):
     return venv_python
 
 
+#: The policy `backend jax` runs the chapters that apply the precision in: they run once
+#: on JAX in `make test`, in 16 bits, as a GPU runs them (the other chapters never read
+#: CNNBOOK_PRECISION). `precision --all` runs them in float32 on JAX too, weekly.
+JAX_PRECISION = "mixed_float16"
+
+
 def backend(name):
     venv_python = backend_environment(name)
-    notebooks(venv_python, {"KERAS_BACKEND": name, "JAX_PLATFORMS": "cpu"})
+    environment = {"KERAS_BACKEND": name, "JAX_PLATFORMS": "cpu"}
+    if name == "jax":
+        print(f"the chapters that apply the precision in {JAX_PRECISION}", flush=True)
+        environment["CNNBOOK_PRECISION"] = JAX_PRECISION
+        notebooks(venv_python, environment, combined_sanitize_file())
+    else:
+        notebooks(venv_python, environment)
 
 
 def combined_sanitize_file():
@@ -247,14 +260,19 @@ def precision_notebooks():
     return chosen
 
 
-#: The 16-bit runs of `precision`: (backend, policy). On this CPU TensorFlow has bfloat16
-#: (oneDNN, AVX-512 BF16) but emulates float16: a training step of a small CNN took 46 ms
-#: in mixed_bfloat16 and 5.6 s in mixed_float16 (33 ms in float32), so `make test` runs
-#: float16 on JAX (185 ms, as float32) and bfloat16 on TensorFlow, each policy and each
-#: backend once; `--all` adds the other two pairs, float16 on TensorFlow among them (what
-#: Colab's T4 runs), for the weekly workflow.
-PRECISION_RUNS = [("tensorflow", "mixed_bfloat16"), ("jax", "mixed_float16")]
-PRECISION_RUNS_WEEKLY = [("tensorflow", "mixed_float16"), ("jax", "mixed_bfloat16")]
+#: The runs of `precision`: (backend, policy). On this CPU TensorFlow has bfloat16 (oneDNN,
+#: AVX-512 BF16) but emulates float16: a training step of a small CNN took 46 ms in
+#: mixed_bfloat16 and 5.6 s in mixed_float16 (33 ms in float32; benchmarks/bench_precision.py).
+#: So `make test` runs bfloat16 on TensorFlow here and float16 on JAX in `backend jax`
+#: (JAX_PRECISION; about as fast as float32 there): each policy and each backend once.
+#: `--all` adds the other pairs, float16 on TensorFlow among them (what Colab's T4 runs),
+#: and float32 on JAX, for the weekly workflow.
+PRECISION_RUNS = [("tensorflow", "mixed_bfloat16")]
+PRECISION_RUNS_WEEKLY = [
+    ("tensorflow", "mixed_float16"),
+    ("jax", "mixed_bfloat16"),
+    ("jax", "float32"),
+]
 
 
 def precision(every_pair=False):
