@@ -9,7 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cnnbook
-from cnnbook import conv2d, conv2d_reference, conv_output_size, convolve2d, correlate2d
+from cnnbook import (
+    conv1d,
+    conv2d,
+    conv2d_backward,
+    conv2d_reference,
+    conv3d,
+    conv_output_size,
+    convolve2d,
+    correlate2d,
+    padding_amounts,
+)
 
 MODES = ("valid", "same", "full")
 
@@ -28,6 +38,11 @@ def test_correlate2d_and_convolve2d_equal_scipy(rng, mode, kernel_shape):
     np.testing.assert_allclose(
         convolve2d(image, kernel, mode), scipy.signal.convolve2d(image, kernel, mode)
     )
+
+
+def test_a_kernel_as_large_as_the_image_fits_in_valid_mode(rng):
+    image, kernel = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    np.testing.assert_allclose(correlate2d(image, kernel), [[np.sum(image * kernel)]])
 
 
 @pytest.mark.parametrize("mode", ["same", "full"])
@@ -116,6 +131,16 @@ def test_conv2d_equals_reference_loops(rng, stride, padding, dilation):
         conv2d(x, kernel, bias, stride, padding, dilation),
         conv2d_reference(x, kernel, bias, stride, padding, dilation),
     )
+
+
+def test_conv2d_reference_defaults_are_those_of_conv2d(rng):
+    x, kernel = rng.normal(size=(1, 6, 5, 2)), rng.normal(size=(3, 2, 2, 3))
+    reference = conv2d_reference(x, kernel)  # no bias, stride 1, "valid", no dilation
+    assert reference.shape == (1, 4, 4, 3)
+    np.testing.assert_allclose(reference, conv2d(x, kernel))
+    assert conv2d_reference(x.astype(np.float32), kernel).dtype == np.float64  # as conv2d
+    single = conv2d_reference(x.astype(np.float32), kernel.astype(np.float32))
+    assert single.dtype == np.float32
 
 
 def test_conv2d_with_bias_equals_keras_conv2d_layer(tf, rng):
@@ -295,3 +320,76 @@ def test_conv_output_size_equals_tensorflow_shapes(tf, size, kernel_size, stride
 def test_conv_output_size_bad_input(arguments, error):
     with pytest.raises(error):
         conv_output_size(*arguments)
+
+
+# ---- every error message, word for word: what was received, and what was expected ------
+
+X_8, KERNEL_8 = np.zeros((2, 8, 8, 3)), np.zeros((3, 3, 3, 4))
+TWO_PAIRS = "a tuple of 2 ints, or a tuple of 2 (before, after) pairs"
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: conv2d(np.zeros((8, 8, 3)), KERNEL_8), ValueError,
+         "x must be 4-D (batch, height, width, channels). Received: x.shape=(8, 8, 3)"),
+        (lambda: conv2d(X_8, np.zeros((3, 3, 3))), ValueError,
+         "kernel must be 4-D (height, width, in_channels, out_channels). "
+         "Received: kernel.shape=(3, 3, 3)"),
+        (lambda: conv2d(X_8, np.zeros((3, 3, 4, 4))), ValueError,
+         "kernel has 4 input channels but x has 3 (x.shape=(2, 8, 8, 3), "
+         "kernel.shape=(3, 3, 4, 4))"),
+        (lambda: conv2d(X_8, np.zeros((0, 3, 3, 4))), ValueError,
+         "kernel must not be empty. Received: kernel.shape=(0, 3, 3, 4)"),
+        (lambda: conv2d(X_8, KERNEL_8, bias=np.zeros(3)), ValueError,
+         "bias must have shape (4,), one value per output channel. Received: bias.shape=(3,)"),
+        (lambda: conv2d(X_8, KERNEL_8, padding="SAME"), ValueError,
+         "padding must be one of ('valid', 'same', 'full'), an int or a pair of ints. "
+         "Received: padding='SAME'"),
+        (lambda: conv2d(X_8, KERNEL_8, padding=-1), ValueError,
+         "padding must not be negative. Received: padding=-1"),
+        (lambda: conv2d(X_8, KERNEL_8, padding=(1, 2, 3)), ValueError,
+         f"padding must be one of ('valid', 'same', 'full'), an int, {TWO_PAIRS}. "
+         "Received: padding=(1, 2, 3)"),
+        (lambda: conv2d(X_8, KERNEL_8, padding=((1, 2), (1, 2, 3))), ValueError,
+         f"padding must be one of ('valid', 'same', 'full'), an int, {TWO_PAIRS}. "
+         "Received: padding=((1, 2), (1, 2, 3))"),
+        (lambda: conv2d(X_8, KERNEL_8, dilation=4), ValueError,
+         "kernel height 3 (dilated extent 9) is larger than the padded input height 8 "
+         "(x.shape=(2, 8, 8, 3), kernel.shape=(3, 3, 3, 4), padding='valid', dilation=4)"),
+        (lambda: conv2d(X_8, KERNEL_8, stride=1.5), TypeError,
+         "stride must be an int or a sequence of 2 ints. Received: stride=1.5"),
+        (lambda: conv2d(X_8, KERNEL_8, stride=(1, 0)), ValueError,
+         "stride must be positive. Received: stride=(1, 0)"),
+        (lambda: conv1d(np.zeros((1, 5, 1)), np.zeros((7, 1, 1)), padding=(0, 1)), ValueError,
+         "kernel width 7 (dilated extent 7) is larger than the padded input width 6 "
+         "(x.shape=(1, 5, 1), kernel.shape=(7, 1, 1), padding=(0, 1), dilation=1)"),
+        (lambda: conv3d(np.zeros((1, 4, 4, 4, 1)), np.zeros((5, 1, 1, 1, 1))), ValueError,
+         "kernel depth 5 (dilated extent 5) is larger than the padded input depth 4 "
+         "(x.shape=(1, 4, 4, 4, 1), kernel.shape=(5, 1, 1, 1, 1), padding='valid', dilation=1)"),
+        (lambda: padding_amounts(5, 3, 1, "half"), ValueError,
+         "padding must be one of ('valid', 'same', 'full'), an int or a pair of ints. "
+         "Received: padding='half'"),
+        (lambda: correlate2d(np.ones((3, 3, 1)), np.ones((2, 2))), ValueError,
+         "image must be a 2-D array. Received: image with shape (3, 3, 1)"),
+        (lambda: correlate2d(np.ones((3, 3)), np.ones((0, 2))), ValueError,
+         "kernel must not be empty. Received: kernel.shape=(0, 2)"),
+        (lambda: convolve2d(np.ones((3, 3, 1)), np.ones((2, 2))), ValueError,
+         "image must be a 2-D array. Received: image with shape (3, 3, 1)"),
+        (lambda: convolve2d(np.ones((3, 3)), np.ones(2)), ValueError,
+         "kernel must be a 2-D array. Received: kernel with shape (2,)"),
+        (lambda: convolve2d(np.ones((3, 3)), np.ones((2, 2)), "wrap"), ValueError,
+         "mode must be one of ('valid', 'same', 'full'). Received: mode='wrap'"),
+        (lambda: correlate2d(np.ones((3, 3)), np.ones((4, 2))), ValueError,
+         "in 'valid' mode the kernel must fit inside the image. "
+         "Received: kernel.shape=(4, 2), image.shape=(3, 3)"),
+        (lambda: conv2d_backward(np.zeros((1, 3, 3, 1)), np.zeros((1, 3, 3, 1)),
+                                 np.zeros((2, 2, 1, 1))), ValueError,
+         "grad_output must have the forward output's shape (1, 2, 2, 1). "
+         "Received: grad_output.shape=(1, 3, 3, 1)"),
+    ],
+)  # fmt: skip
+def test_conv_error_messages_word_for_word(call, error, message):
+    with pytest.raises(error) as raised:
+        call()
+    assert str(raised.value) == message

@@ -170,3 +170,36 @@ def test_gradient_check_catches_a_wrong_gradient(rng):
     assert gradient_check(loss, kernel, grad_kernel[::-1, ::-1]) > 1e-2  # flipped: wrong
     with pytest.raises(ValueError, match="gradient must be shaped like x"):
         gradient_check(loss, kernel, grad_kernel[0])
+
+
+def test_conv1d_and_conv3d_defaults_and_bias(rng):
+    signal, kernel_1d = rng.normal(size=(2, 9, 3)), rng.normal(size=(3, 3, 4))
+    bias = rng.normal(size=4)
+    np.testing.assert_allclose(
+        conv1d(signal, kernel_1d, bias), conv1d(signal, kernel_1d, None, 1, "valid", 1) + bias
+    )
+    assert conv1d(signal, kernel_1d).shape == (2, 7, 4)  # stride 1, no dilation
+    volume, kernel_3d = rng.normal(size=(1, 4, 4, 4, 2)), rng.normal(size=(2, 2, 2, 2, 4))
+    np.testing.assert_allclose(conv3d(volume, kernel_3d, bias), conv3d(volume, kernel_3d) + bias)
+
+
+def test_conv2d_backward_keeps_float32(rng):
+    x = rng.normal(size=(1, 5, 5, 2)).astype(np.float32)
+    kernel = rng.normal(size=(3, 3, 2, 3)).astype(np.float32)
+    grad_output = np.ones((1, 3, 3, 3))  # float64: the gradients follow x and the kernel
+    gradients = conv2d_backward(grad_output, x, kernel)
+    assert [gradient.dtype for gradient in gradients] == [np.float32] * 3
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 64, 8), (9, 32, 32, 8)])
+def test_conv2d_backward_adds_up_the_kernel_gradient_of_every_block(rng, shape):
+    # Over 1 MiB of patches (windows of 3 x 3 x 8 taps), so the kernel's gradient is
+    # summed block by block: a few rows of one image at a time (2 x 64 x 64), or two
+    # whole images at a time (9 x 32 x 32, the last block one image).
+    x = rng.normal(size=shape)
+    kernel = rng.normal(size=(3, 3, 8, 4))
+    grad_output = rng.normal(size=(shape[0], shape[1] - 2, shape[2] - 2, 4))
+    _, grad_kernel, _ = conv2d_backward(grad_output, x, kernel, need_input_gradient=False)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(1, 2))
+    expected = np.einsum("bijcmn,bijo->mnco", windows, grad_output)
+    np.testing.assert_allclose(grad_kernel, expected, rtol=1e-10, atol=1e-9)

@@ -1,6 +1,7 @@
 """cnnbook.nn against Keras (outputs, gradients, optimizer steps) and finite differences."""
 
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -442,6 +443,11 @@ def test_poolings_are_siblings_not_kinds_of_max_pooling():
     assert repr(nn.AvgPool2D(3)) == "AvgPool2D(3)"
 
 
+def test_pooling_layers_default_to_2x2_windows_side_by_side():
+    for layer in (nn.MaxPool2D(), nn.AvgPool2D()):
+        assert layer.build((5, 4, 3), None) == (2, 2, 3)  # "valid": the last row is left out
+
+
 def test_integer_arguments_accept_numpy_integers_and_reject_bools():
     import cnnbook
 
@@ -454,3 +460,321 @@ def test_integer_arguments_accept_numpy_integers_and_reject_bools():
     assert cnnbook.conv2d(x, np.ones((3, 3, 1, 1)), stride=np.int64(2)).shape == (1, 2, 2, 1)
     with pytest.raises(TypeError, match="stride must be an int"):
         cnnbook.conv2d(x, np.ones((3, 3, 1, 1)), stride=True)
+
+
+# ---- what mutation testing (tools/mutation.py) found untested ------------------------------
+
+
+def test_softmax_backward_is_each_rows_jacobian_whatever_the_batch_shape(rng):
+    layer = Softmax()
+    x = rng.normal(size=(2, 3, 4))  # a softmax over the channels of a 2-D map, say
+    probabilities = layer.forward(x)
+    upstream = rng.normal(size=(2, 3, 4))
+    result = layer.backward(upstream)
+    for index in np.ndindex(2, 3):
+        row = probabilities[index]
+        jacobian = np.diag(row) - np.outer(row, row)
+        np.testing.assert_allclose(result[index], jacobian @ upstream[index])
+
+
+def test_layers_without_arguments_show_their_name():
+    assert [repr(layer) for layer in (ReLU(), Flatten(), Softmax())] == [
+        "ReLU()",
+        "Flatten()",
+        "Softmax()",
+    ]
+
+
+def test_summary_is_a_table_of_steps_shapes_and_parameters():
+    model = Sequential(
+        [Conv2D(2, 3, activation="relu"), MaxPool2D(2), Flatten(), Dense(3, "softmax")],
+        (6, 6, 1),
+    )
+    assert model.summary() == (
+        "layer                                 output shape      parameters\n"
+        "Conv2D(2, (3, 3), padding='valid')    (4, 4, 2)                 20\n"
+        "ReLU()                                (4, 4, 2)                  0\n"
+        "MaxPool2D(2)                          (2, 2, 2)                  0\n"
+        "Flatten()                             (8,)                       0\n"
+        "Dense(3)                              (3,)                      27\n"
+        "Softmax()                             (3,)                       0\n"
+        "total                                                           47"
+    )
+
+
+def test_fit_draws_a_progress_bar_on_a_terminal(rng, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    model = Sequential([Flatten(), Dense(2, "softmax")], input_shape=(2, 2))
+    model.fit(rng.random((8, 2, 2)), np.arange(8) % 2, epochs=2, batch_size=4)
+    frames = capsys.readouterr().out.split("\r")
+    bar = "=" * 15 + " " * 15
+    assert frames[:3] == ["", f"epoch 1/2 [{bar}]", f"epoch 1/2 [{'=' * 30}]"]
+    assert frames[3].startswith("epoch 1/2  loss ") and frames[3].endswith(" s)\n")
+    assert frames[4:6] == [f"epoch 2/2 [{bar}]", f"epoch 2/2 [{'=' * 30}]"]
+    assert frames[6].startswith("epoch 2/2  loss ") and len(frames) == 7
+
+
+def _flat_model():
+    return Sequential([Flatten(), Dense(3, "softmax")], (2, 2))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: nn.activation("gelu"),
+         "activation must be one of ['relu', 'sigmoid', 'softmax', 'tanh'] or None. "
+         "Received: 'gelu'"),
+        (lambda: Sequential([Dense(3, "softmax")], (2, 2)),
+         "Dense needs flat inputs (add a Flatten layer first). Received: input_shape=(2, 2)"),
+        (lambda: Sequential([Flatten(), Dense(3)], (2, 2)),
+         "the last layer must end in a softmax (e.g. Dense(10, activation='softmax')): "
+         "the loss is softmax cross-entropy"),
+        (lambda: _flat_model().set_weights([np.zeros((4, 3))]),
+         "expected 2 weight arrays, received 1"),
+        (lambda: _flat_model().set_weights([np.zeros((4, 3)), np.zeros(4)]),
+         "weight of shape (3,) cannot take shape (4,)"),
+        (lambda: _flat_model().predict(np.zeros((1, 3, 3))),
+         "x must have shape (batch, 2, 2). Received: x.shape=(1, 3, 3)"),
+        (lambda: _flat_model().loss_and_gradients(np.zeros((2, 2, 2)), np.zeros(3, int)),
+         "y must have shape (2,). Received: (3,)"),
+        (lambda: Conv2D(0, 3), "filters must be a positive int. Received: filters=0"),
+        (lambda: Conv2D(2, 2.0), "kernel_size must be an int or a sequence of 2 ints. "
+                                 "Received: kernel_size=2.0"),
+        (lambda: Dense(2.0), "units must be a positive int. Received: units=2.0"),
+        (lambda: Dropout(-0.5), "rate must be in [0, 1). Received: rate=-0.5"),
+    ],
+)  # fmt: skip
+def test_nn_error_messages_word_for_word(call, message):
+    with pytest.raises((ValueError, TypeError)) as raised:
+        call()
+    assert str(raised.value) == message
+
+
+def test_dropout_is_off_by_default_and_its_seed_fixes_the_mask():
+    x = np.ones((4, 50))
+    np.testing.assert_array_equal(Dropout(0.5).forward(x), x)  # training=False by default
+    first, second = Dropout(0.5, seed=1), Dropout(0.5, seed=1)
+    np.testing.assert_array_equal(first.forward(x, True), second.forward(x, True))
+
+
+def test_evaluate_is_the_mean_cross_entropy_and_the_accuracy(rng):
+    model = small_model()
+    x, y = blobs(rng, count=40)
+    loss, accuracy = model.evaluate(x, y)
+    assert loss == pytest.approx(model.loss_and_gradients(x, y, training=False)[0], rel=1e-5)
+    assert accuracy == np.mean(model.predict(x).argmax(axis=1) == y)
+    # A probability that underflows to 0 costs -log(1e-12), not infinity.
+    sure = Sequential([Flatten(), Dense(2, "softmax")], (1, 1), dtype="float32")
+    sure.set_weights([np.array([[1e4, -1e4]]), np.zeros(2)])
+    loss, accuracy = sure.evaluate(np.ones((1, 1, 1)), np.array([1]))
+    assert loss == pytest.approx(-np.log(1e-12)) and accuracy == 0.0
+
+
+def test_fit_defaults_one_epoch_of_batches_of_32_and_a_line_per_epoch(rng, capsys):
+    x, y = blobs(rng, count=65)
+    optimizer = SGD(0.01)
+    history = small_model().fit(x, y, optimizer=optimizer)
+    assert len(history["loss"]) == 1 and optimizer.iterations == 3  # 32 + 32 + 1
+    line = capsys.readouterr().out
+    pattern = r"epoch 1/1  loss \d\.\d{4}  accuracy \d\.\d{4}  \((\d+\.\d) s\)\n"
+    assert float(re.fullmatch(pattern, line).group(1)) < 60  # the epoch's own duration
+
+
+def test_from_keras_builds_a_float32_twin_by_default(keras):
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((2, 2)), layers.Flatten(), layers.Dense(3, "softmax")])
+    twin = Sequential.from_keras(model)
+    assert twin.dtype == np.float32 and twin.trainable_weights[0].dtype == np.float32
+
+
+def test_representable_arguments_read_from_any_keras_config():
+    from types import SimpleNamespace
+
+    from cnnbook.nn.model import _check_representable
+
+    layer = SimpleNamespace(name="conv", trainable=True, weights=[])
+    _check_representable(layer, "Conv2D", {})  # an argument this Keras lacks: its default
+    _check_representable(layer, "Conv2D", {"dilation_rate": [1, 1]})  # lists read as tuples
+    with pytest.raises(ValueError) as error:
+        _check_representable(layer, "Conv2D", {"dilation_rate": [2, 2]})
+    assert str(error.value) == (
+        "Sequential.from_keras cannot represent Conv2D layer 'conv' with dilation_rate=(2, 2): "
+        "its NumPy layer supports only dilation_rate=(1, 1)"
+    )
+    frozen = SimpleNamespace(name="dense", trainable=False, weights=[np.zeros(1)])
+    with pytest.raises(ValueError) as error:
+        _check_representable(frozen, "Dense", {})
+    assert str(error.value) == (
+        "Sequential.from_keras cannot represent Dense layer 'dense' with trainable=False: "
+        "every weight of the NumPy twin trains"
+    )
+
+
+def test_dropconnect_dense_arguments_and_inference(rng):
+    from cnnbook.nn import DropConnectDense
+
+    layer = DropConnectDense(3, 0.5, seed=0)
+    layer.build((4,), rng)
+    assert len(layer.weights) == 2  # a bias by default
+    layer.weights[1] = rng.normal(size=3)
+    x = rng.normal(size=(2, 4))
+    plain = x @ layer.weights[0] + layer.weights[1]
+    np.testing.assert_allclose(layer.forward(x), plain)  # inference by default: all weights
+    grad_output = rng.normal(size=(2, 3))
+    np.testing.assert_allclose(layer.backward(grad_output), grad_output @ layer.weights[0].T)
+    assert layer.backward(grad_output, need_input_gradient=False) is None
+    no_bias = DropConnectDense(3, 0.5, use_bias=False)
+    no_bias.build((4,), rng)
+    assert len(no_bias.weights) == 1
+    np.testing.assert_allclose(no_bias.forward(x), x @ no_bias.weights[0])
+    model = Sequential([DropConnectDense(3, 0.5, "softmax")], (4,))
+    assert [type(step).__name__ for step in model.steps] == ["DropConnectDense", "Softmax"]
+
+
+@pytest.mark.parametrize(("strides", "padding"), [(1, "valid"), (2, "same")])
+def test_stochastic_pool2d_layer_passes_its_arguments_backward(rng, strides, padding):
+    from cnnbook.nn import StochasticPool2D
+    from cnnbook.regularization import stochastic_pool2d_backward
+
+    layer = StochasticPool2D(3, strides, padding, seed=0)
+    x = rng.uniform(0.1, 1.0, size=(2, 7, 7, 2))
+    output = layer.forward(x, training=True)
+    grad_output = rng.normal(size=output.shape)
+    expected = stochastic_pool2d_backward(grad_output, x, layer.chosen, 3, strides, padding)
+    np.testing.assert_array_equal(layer.backward(grad_output), expected)
+
+
+def test_from_keras_keeps_the_dropout_seed_and_a_linear_activation(keras):
+    layers = keras.layers
+    model = keras.Sequential([
+        keras.Input((2, 2)), layers.Flatten(), layers.Dropout(0.5, seed=3),
+        layers.Activation("linear"), layers.Dense(3, "softmax"),
+    ])  # fmt: skip
+    twin = Sequential.from_keras(model)
+    assert twin.layers[1].seed == 3
+    assert type(twin.layers[2]) is nn.Layer  # "linear": passes its input through
+
+
+def test_stochastic_pool2d_layer_defaults_and_seed(rng):
+    from cnnbook.nn import StochasticPool2D
+    from cnnbook.regularization import stochastic_pool2d
+
+    x = rng.uniform(0.1, 1.0, size=(2, 4, 4, 3))
+    layer = StochasticPool2D(seed=5)  # 2x2 windows side by side; inference by default
+    np.testing.assert_allclose(layer.forward(x), stochastic_pool2d(x, 2, training=False))
+    assert layer.seed == 5
+    first, second = StochasticPool2D(seed=5), StochasticPool2D(seed=5)
+    np.testing.assert_array_equal(first.forward(x, True), second.forward(x, True))
+
+
+def test_conv2d_layer_defaults_stride_1_and_a_bias(rng):
+    layer = Conv2D(2, 3)
+    assert layer.build((5, 5, 1), rng) == (3, 3, 2) and len(layer.weights) == 2
+
+
+def test_relu_passes_no_gradient_at_zero_as_keras():
+    layer = ReLU()
+    np.testing.assert_array_equal(layer.forward(np.array([-1.0, 0.0, 2.0])), [0.0, 0.0, 2.0])
+    np.testing.assert_array_equal(layer.backward(np.ones(3)), [0.0, 0.0, 1.0])
+
+
+def test_layers_return_the_input_gradient_unless_told_not_to(rng):
+    x = rng.normal(size=(2, 5, 5, 1))
+    conv = Conv2D(2, 3)
+    conv.build((5, 5, 1), rng)
+    grad_output = rng.normal(size=conv.forward(x).shape)
+    assert conv.backward(grad_output).shape == x.shape
+    assert conv.backward(grad_output, need_input_gradient=False) is None
+    dense = Dense(3)
+    dense.build((4,), rng)
+    dense.forward(rng.normal(size=(2, 4)))
+    grad_output = rng.normal(size=(2, 3))
+    np.testing.assert_allclose(dense.backward(grad_output), grad_output @ dense.weights[0].T)
+    assert dense.backward(grad_output, need_input_gradient=False) is None
+
+
+def test_conv2d_layer_initialises_its_kernel_glorot_uniform_as_keras(rng):
+    layer = Conv2D(32, (3, 2))
+    layer.build((8, 8, 16), rng)
+    limit = np.sqrt(6 / (3 * 2 * 16 + 3 * 2 * 32))  # fans: taps times channels, in and out
+    kernel = np.abs(layer.weights[0])
+    assert kernel.max() <= limit and kernel.max() > 0.99 * limit
+
+
+def test_loss_and_gradients_run_the_training_pass_by_default(rng):
+    model = Sequential([Flatten(), Dropout(0.5, seed=0), Dense(3, "softmax")], (4, 4))
+    x, y = rng.normal(size=(8, 4, 4)), rng.integers(0, 3, size=8)
+    assert model.loss_and_gradients(x, y)[0] != model.loss_and_gradients(x, y, False)[0]
+
+
+def test_the_model_computes_in_its_own_dtype_and_knows_its_output_shape():
+    model = Sequential([Flatten(), Dense(3, "softmax")], (2, 2))  # float32 by default
+    assert model.output_shape == (3,)
+    assert model.predict(np.zeros((1, 2, 2), dtype=np.float64)).dtype == np.float32
+
+
+def test_the_smallest_arguments_are_accepted():
+    assert Dense(1).units == 1 and Conv2D(1, 1).kernel_size == (1, 1)
+    x = np.ones((2, 3))
+    np.testing.assert_array_equal(Dropout(0.0).forward(x, training=True), x)  # rate 0: none
+
+
+def test_softmax_normalizes_each_row_of_the_last_axis_without_overflow():
+    x = np.array([[[0.0, 1.0], [1000.0, 1001.0]], [[-5.0, 5.0], [2.0, 2.0]]])
+    expected = np.exp(x - x.max(axis=-1, keepdims=True))
+    expected /= expected.sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(Softmax().forward(x), expected)
+    assert np.isfinite(Softmax().forward(x)).all()
+
+
+def test_the_loss_stays_finite_for_logits_far_apart(rng):
+    model = Sequential([Flatten(), Dense(2, "softmax")], (1, 1), dtype="float64")
+    model.set_weights([np.array([[1000.0, 0.0]]), np.zeros(2)])
+    x = np.array([[[1.0]], [[-0.001]]])  # logits (1000, 0) and (-1, 0): rows far apart
+    loss, gradients = model.loss_and_gradients(x, np.array([0, 1]))
+    expected = (np.log1p(np.exp(-1000.0)) + np.log1p(np.exp(-1.0))) / 2
+    assert loss == pytest.approx(expected) and all(np.isfinite(g).all() for g in gradients)
+
+
+def test_fit_reports_the_running_mean_of_its_training_batches(rng):
+    x, y = rng.normal(size=(8, 2, 2)), rng.integers(0, 2, size=8)
+    model = Sequential([Flatten(), Dropout(0.5, seed=7), Dense(2, "softmax")], (2, 2), seed=1)
+    expected_losses, correct = [], 0
+    for batch in (slice(0, 4), slice(4, 8)):  # in order: shuffle=False; dropout active
+        loss, _, probabilities = model._step(x[batch], y[batch], True)
+        expected_losses.append(loss)
+        correct += np.sum(probabilities.argmax(axis=1) == y[batch])
+    model.steps[1].rng = np.random.default_rng(7)  # the same masks again
+    history = model.fit(x, y, batch_size=4, optimizer=SGD(1e-12), shuffle=False, verbose=0)
+    assert history["loss"] == [pytest.approx(np.mean(expected_losses), rel=1e-6)]
+    assert history["accuracy"] == [correct / 8]
+    runs = [
+        Sequential([Flatten(), Dense(2, "softmax")], (2, 2)).fit(
+            x, y, epochs=2, batch_size=4, optimizer=SGD(0.5), shuffle=False, seed=seed, verbose=0
+        )["loss"]
+        for seed in (0, 1)
+    ]
+    assert runs[0] == runs[1]  # no shuffling: the seed changes nothing
+
+
+def test_fit_passes_the_model_to_its_callbacks_and_ends_them(rng):
+    from cnnbook.regularization import EarlyStopping
+
+    x, y = blobs(rng, count=40)
+    model = small_model()
+    seen = []
+    stopper = EarlyStopping("loss", patience=1, min_delta=100.0, restore_best_weights=True)
+    model.fit(x, y, epochs=5, verbose=0, callbacks=[lambda m, e, logs: seen.append(m), stopper])
+    assert seen and all(m is model for m in seen)
+    for weight, best in zip(model.trainable_weights, stopper.best_weights):
+        np.testing.assert_array_equal(weight, best)  # on_train_end put back epoch 1's
+    assert stopper.stopped_epoch == 1
+
+
+def test_default_optimizers_learning_rate_and_a_float64_twin(keras):
+    weights = [np.zeros(2)]
+    SGD().apply(weights, [np.array([1.0, -2.0])])
+    np.testing.assert_allclose(weights[0], [-0.01, 0.02])
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((2, 2)), layers.Flatten(), layers.Dense(3, "softmax")])
+    assert Sequential.from_keras(model, dtype="float64").trainable_weights[0].dtype == np.float64

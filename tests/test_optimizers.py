@@ -112,9 +112,18 @@ print("ok", keras.backend.backend())
 """
 
 
+@pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_optimizers_and_schedules_equal_keras_step_by_step(backend, run_under_backend):
     output = run_under_backend(backend, KERAS_CHECK)
     assert output.split()[-2:] == ["ok", backend]
+    assert output.startswith("11 optimizers, 9 schedules;")
+
+
+def test_on_tensorflow_optimizers_and_schedules_equal_keras_step_by_step(keras, capsys):
+    # The tests' own backend, in this process (where tools/mutation.py sees what it runs).
+    exec(compile(KERAS_CHECK, "KERAS_CHECK", "exec"), {"__name__": "keras_check"})
+    output = capsys.readouterr().out
+    assert output.split()[-2:] == ["ok", "tensorflow"]
     assert output.startswith("11 optimizers, 9 schedules;")
 
 
@@ -257,3 +266,87 @@ def test_bad_arguments_are_reported_keras_style(make, message):
 def test_a_mismatched_gradient_list_is_reported():
     with pytest.raises(ValueError, match=r"one gradient per weight array \(2\)\. Received: 1"):
         Adam().apply([np.zeros(2), np.zeros(3)], [np.zeros(2)])
+
+
+# ---- every argument check, word for word, and the values at its boundary ---------------
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: SGD(learning_rate=0), "learning_rate must be positive or a schedule. "
+                                       "Received: learning_rate=0"),
+        (lambda: SGD(weight_decay=-0.1), "weight_decay must be >= 0. Received: weight_decay=-0.1"),
+        (lambda: SGD(momentum=-0.1), "momentum must be in [0, 1). Received: momentum=-0.1"),
+        (lambda: SGD(momentum=1.0), "momentum must be in [0, 1). Received: momentum=1.0"),
+        (lambda: Adam(beta_1=-0.1), "beta_1 must be in [0, 1). Received: beta_1=-0.1"),
+        (lambda: Adam(beta_2=1.0), "beta_2 must be in [0, 1). Received: beta_2=1.0"),
+        (lambda: Adam(epsilon=0.0), "epsilon must be positive. Received: epsilon=0.0"),
+        (lambda: AdamW(weight_decay=-0.1),
+         "weight_decay must be >= 0. Received: weight_decay=-0.1"),
+        (lambda: PiecewiseConstantDecay([10, 20], [0.1]),
+         "The length of boundaries should be 1 less than the length of values. Received: "
+         "boundaries=[10, 20] of length 2, and values=[0.1] of length 1."),
+        (lambda: PiecewiseConstantDecay([10, 10], [1, 2, 3]),
+         "boundaries must increase. Received: boundaries=[10, 10]"),
+        (lambda: InverseTimeDecay(0.1, 0, 0.5),
+         "decay_steps must be positive. Received: decay_steps=0"),
+        (lambda: InverseTimeDecay(0.1, 1, -0.5),
+         "decay_rate must be >= 0. Received: decay_rate=-0.5"),
+        (lambda: LinearWarmup(-0.1, 10),
+         "target must be >= 0 or a schedule. Received: target=-0.1"),
+        (lambda: LinearWarmup(0.1, -1), "warmup_steps must be >= 0. Received: warmup_steps=-1"),
+        (lambda: TriangularSchedule(0.0, 10), "peak must be positive. Received: peak=0.0"),
+        (lambda: TriangularSchedule(0.1, 1),
+         "total_steps must be at least 2. Received: total_steps=1"),
+        (lambda: TriangularSchedule(0.1, 10, warmup_fraction=-0.1),
+         "warmup_fraction must be in [0, 1). Received: warmup_fraction=-0.1"),
+        (lambda: TriangularSchedule(0.1, 10, warmup_fraction=1.0),
+         "warmup_fraction must be in [0, 1). Received: warmup_fraction=1.0"),
+        (lambda: CosineDecay(0.1, 0), "decay_steps must be positive. Received: decay_steps=0"),
+        (lambda: CosineDecay(0.1, 9, alpha=-0.1), "alpha must be in [0, 1]. Received: alpha=-0.1"),
+        (lambda: CosineDecay(0.1, 9, alpha=1.1), "alpha must be in [0, 1]. Received: alpha=1.1"),
+        (lambda: CosineDecay(0.1, 9, warmup_target=0.2, warmup_steps=-1),
+         "warmup_steps must be >= 0. Received: warmup_steps=-1"),
+    ],
+)  # fmt: skip
+def test_each_bad_argument_gets_its_whole_message(make, message):
+    with pytest.raises(ValueError) as error:
+        make()
+    assert str(error.value) == message
+
+
+def test_the_values_at_each_boundary_are_accepted():
+    SGD(learning_rate=1e-12, momentum=0.0, weight_decay=0.0)
+    Adam(beta_1=0.0, beta_2=0.0, epsilon=1e-30)
+    AdamW(weight_decay=0.0)
+    PiecewiseConstantDecay([10, 11], [1, 2, 3])
+    InverseTimeDecay(0.1, 1e-9, 0.0)
+    assert LinearWarmup(0.0, 0)(0) == 0.0
+    assert LinearWarmup(0.5, 0)(0) == 0.5  # no warm-up: the target from the first step
+    assert TriangularSchedule(1.0, 2, warmup_fraction=0.0)(0) == pytest.approx(0.2)
+    assert CosineDecay(1.0, 1e-9, alpha=0.0)(1) == 0.0
+    assert CosineDecay(1.0, 1, alpha=1.0, warmup_steps=0)(5) == 1.0
+
+
+def test_schedules_default_arguments():
+    assert [LinearWarmup(0.1, 10)(step) for step in (0, 5, 10, 11)] == [0.0, 0.05, 0.1, 0.1]
+    default = TriangularSchedule(1.0, 100)  # rises over 23 steps from 0.2, falls to 0.07
+    assert default(0) == pytest.approx(0.2) and default(23) == 1.0
+    assert default(100) == pytest.approx(0.07)
+    assert CosineDecay(1.0, 10)(10) == pytest.approx(0.0)  # alpha=0: down to nothing
+    assert CosineDecay(0.0, 10, warmup_target=1.0)(0) == 1.0  # no warm-up by default
+
+
+def test_a_short_triangle_rises_for_at_least_one_step():
+    schedule = TriangularSchedule(1.0, 4, warmup_fraction=0.25)  # 4 * 0.25: one step up
+    np.testing.assert_allclose(schedule(np.arange(5)), [0.2, 1.0, 0.69, 0.38, 0.07])
+
+
+def test_adam_and_adamw_default_arguments():
+    weights = [np.zeros(2)]
+    Adam().apply(weights, [np.array([3.0, -0.5])])  # the first step: learning_rate 0.001
+    np.testing.assert_allclose(weights[0], [-0.001, 0.001], rtol=1e-4)
+    weights = [np.ones(2)]
+    AdamW().apply(weights, [np.zeros(2)])  # only the decay: 1 - 0.001 * 0.004
+    np.testing.assert_allclose(weights[0], 1 - 0.001 * 0.004, rtol=1e-12)

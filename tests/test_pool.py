@@ -166,3 +166,63 @@ def test_max_pool2d_equals_its_loop_reference(rng, pool_size, stride, padding):
         max_pool2d(x, pool_size, stride, padding),
         max_pool2d_reference(x, pool_size, stride, padding),
     )
+
+
+def test_max_pool2d_reference_defaults_and_dtype(rng):
+    x = rng.normal(size=(1, 5, 5, 2)).astype(np.float32)
+    result = max_pool2d_reference(x)  # 2x2 windows side by side, "valid"
+    assert result.shape == (1, 2, 2, 2) and result.dtype == np.float32
+    np.testing.assert_array_equal(result, max_pool2d(x, 2, 2, "valid"))
+
+
+def test_pool1d_defaults_are_windows_of_two_side_by_side():
+    x = np.array([1.0, 5.0, 2.0, 2.0, 0.0, 3.0, 9.0]).reshape(1, 7, 1)
+    assert max_pool1d(x)[0, :, 0].tolist() == [5.0, 2.0, 3.0]
+    assert avg_pool1d(x)[0, :, 0].tolist() == [3.0, 2.0, 1.5]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: max_pool2d(np.zeros((4, 4, 1))), ValueError,
+         "x must be 4-D (batch, height, width, channels). Received: x.shape=(4, 4, 1)"),
+        (lambda: max_pool1d(np.zeros((4, 1))), ValueError,
+         "x must be 3-D (batch, width, channels). Received: x.shape=(4, 1)"),
+        (lambda: avg_pool2d(np.zeros((1, 4, 4, 1)), padding="full"), ValueError,
+         "padding must be 'valid' or 'same'. Received: padding='full'"),
+        (lambda: avg_pool2d(np.zeros((1, 4, 6, 1)), (2, 7)), ValueError,
+         "pool width 7 is larger than the input width 6 "
+         "(x.shape=(1, 4, 6, 1), pool_size=(2, 7), padding='valid')"),
+        (lambda: max_pool2d(np.zeros((1, 4, 4, 1)), 0), ValueError,
+         "pool_size must be positive. Received: pool_size=0"),
+        (lambda: max_pool2d(np.zeros((1, 4, 4, 1)), 2, (2, 2, 2)), TypeError,
+         "stride must be an int or a sequence of 2 ints. Received: stride=(2, 2, 2)"),
+        (lambda: max_pool2d_backward(np.zeros((1, 4, 4, 1)), np.zeros((1, 4, 4, 1))), ValueError,
+         "grad_output must have the forward output's shape (1, 2, 2, 1). "
+         "Received: grad_output.shape=(1, 4, 4, 1)"),
+        (lambda: avg_pool2d_backward(np.zeros((1, 1, 1, 1)), np.zeros((1, 4, 4, 1))), ValueError,
+         "grad_output must have the forward output's shape (1, 2, 2, 1). "
+         "Received: grad_output.shape=(1, 1, 1, 1)"),
+    ],
+)  # fmt: skip
+def test_pool_error_messages_word_for_word(call, error, message):
+    with pytest.raises(error) as raised:
+        call()
+    assert str(raised.value) == message
+
+
+def test_pool2d_backward_keeps_float32():
+    x = np.ones((1, 4, 4, 1), dtype=np.float32)
+    grad_output = np.ones((1, 2, 2, 1), dtype=np.float32)
+    for backward in (max_pool2d_backward, avg_pool2d_backward):
+        assert backward(grad_output, x).dtype == np.float32
+
+
+def test_pool2d_defaults_are_2x2_windows_side_by_side(rng):
+    x = rng.normal(size=(1, 5, 4, 2))
+    for pool, backward in [(max_pool2d, max_pool2d_backward), (avg_pool2d, avg_pool2d_backward)]:
+        np.testing.assert_array_equal(pool(x), pool(x, 2, 2, "valid"))
+        grad_output = rng.normal(size=(1, 2, 2, 2))
+        np.testing.assert_array_equal(
+            backward(grad_output, x), backward(grad_output, x, 2, 2, "valid")
+        )

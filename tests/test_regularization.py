@@ -12,6 +12,7 @@ from cnnbook.regularization import (
     l2_penalty,
     max_norm,
     stochastic_pool2d,
+    stochastic_pool2d_backward,
 )
 
 
@@ -59,7 +60,6 @@ def test_stochastic_pool2d_backward_passes_a_gradient_check(
     rng, training, pool_size, stride, padding
 ):
     from cnnbook import gradient_check
-    from cnnbook.regularization import stochastic_pool2d_backward
 
     x = rng.uniform(-1.0, 2.0, size=(2, 5, 6, 2))
     grad_output = rng.normal(size=stochastic_pool2d(x, pool_size, stride, padding).shape)
@@ -279,3 +279,158 @@ print("ok")
 def test_keras_layers_train_save_and_load_under_the_jax_backend(tmp_path, run_under_backend):
     script = JAX_CHECK.replace("PATH", repr(str(tmp_path / "model.keras")))
     assert run_under_backend("jax", script).strip().endswith("ok")
+
+
+# ---- EarlyStopping's defaults and modes (found untested by tools/mutation.py) --------------
+
+
+class _Weights:
+    """A model as EarlyStopping sees it: weights to get and set."""
+
+    def __init__(self, value=0.0):
+        self.weights = [np.full(1, value)]
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        self.weights = weights
+
+
+@pytest.mark.parametrize(
+    ("monitor", "mode", "min_delta", "values"),
+    [
+        ("val_accuracy", "auto", 0.0, [0.5, 0.6, 0.55, 0.7, 0.65, 0.6]),  # "acc": higher
+        ("val_loss", "max", 0.02, [1.0, 1.015, 1.03, 1.04, 1.045]),
+        ("val_loss", "max", 0.02, [1.0, 1.05, 1.06, 1.2]),
+        ("val_loss", "min", 0.0, [0.5, 0.6, 0.4, 0.45, 0.41]),
+        ("val_accuracy", "min", 0.0, [0.5, 0.6, 0.4, 0.45, 0.41]),
+        ("loss", "auto", 0.0, [0.5, 0.6, 0.4, 0.45, 0.41]),
+    ],
+)
+def test_early_stopping_modes_equal_keras(keras, monitor, mode, min_delta, values):
+    # Keras 3 reads "auto" from the model's metric, which this stand-in model lacks: for an
+    # accuracy, "auto" is "max" (Keras 2's rule, which cnnbook follows).
+    keras_mode = "max" if mode == "auto" and "acc" in monitor else mode
+    theirs = keras.callbacks.EarlyStopping(
+        monitor=monitor, min_delta=min_delta, patience=1, mode=keras_mode, restore_best_weights=True
+    )
+    keras_model = _Weights()
+    keras_model.stop_training = False
+    theirs.set_model(keras_model)
+    theirs.on_train_begin()
+    ours = EarlyStopping(monitor, min_delta, patience=1, mode=mode, restore_best_weights=True)
+    model = _Weights()
+    for epoch, value in enumerate(values):
+        model.weights = keras_model.weights = [np.full(1, value)]
+        theirs.on_epoch_end(epoch, {monitor: value})
+        assert ours(model, epoch, {monitor: value}) == keras_model.stop_training, epoch
+        if keras_model.stop_training:
+            break
+    theirs.on_train_end()
+    ours.on_train_end(model)
+    assert keras_model.stop_training and ours.stopped_epoch == epoch
+    np.testing.assert_array_equal(model.weights, keras_model.weights)  # the best epoch's
+
+
+def test_early_stopping_defaults_watch_val_loss_and_stop_at_the_first_setback(capsys):
+    stopper = EarlyStopping()
+    assert not stopper(_Weights(1.0), 0, {"val_loss": 1.0})
+    assert not stopper(_Weights(2.0), 1, {"val_loss": 0.999})  # any decrease counts
+    model = _Weights(3.0)
+    assert stopper.stopped_epoch is None
+    assert stopper(model, 2, {"val_loss": 0.999})  # patience 0
+    stopper.on_train_end(model)
+    assert model.weights[0][0] == 3.0 and capsys.readouterr().out == ""  # the last, silent
+    with pytest.raises(KeyError, match=r"EarlyStopping monitors 'val_loss', logs have \['loss'\]"):
+        EarlyStopping()(model, 0, {"loss": 1.0})
+
+
+def test_early_stopping_says_why_it_stopped_when_verbose(capsys):
+    stopper = EarlyStopping("loss", patience=2, verbose=1)
+    for epoch, value in enumerate([1.0, 0.5, 0.6, 0.7]):
+        stopped = stopper(_Weights(), epoch, {"loss": value})
+    assert stopped and capsys.readouterr().out == (
+        "early stopping after epoch 4: no improvement of loss for 2 epochs; best epoch 2\n"
+    )
+
+
+def test_early_stopping_restores_nothing_before_its_first_epoch():
+    model = _Weights(3.0)
+    EarlyStopping(restore_best_weights=True).on_train_end(model)  # fit(epochs=0)
+    assert model.weights[0][0] == 3.0
+
+
+def test_early_stopping_rejects_an_unknown_mode_and_a_negative_patience():
+    for arguments, message in [
+        ({"mode": "lowest"}, "mode must be 'auto', 'min' or 'max'. Received: mode='lowest'"),
+        ({"patience": -1}, "patience must be >= 0. Received: patience=-1"),
+    ]:
+        with pytest.raises(ValueError) as error:
+            EarlyStopping(**arguments)
+        assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: stochastic_pool2d_backward(np.ones((1, 2, 2, 1)), np.ones((1, 4, 4, 1)),
+                                            np.zeros((1, 2, 2))),
+         "chosen must have the forward output's shape (1, 2, 2, 1). "
+         "Received: chosen.shape=(1, 2, 2)"),
+        (lambda: stochastic_pool2d_backward(np.ones((1, 3, 3, 1)), np.ones((1, 4, 4, 1)), None),
+         "grad_output must have the forward output's shape (1, 2, 2, 1). "
+         "Received: grad_output.shape=(1, 3, 3, 1)"),
+        (lambda: max_norm(np.ones((2, 2)), 0.0),
+         "max_value must be positive. Received: max_value=0.0"),
+        (lambda: dropconnect_dense(np.ones((1, 2)), np.ones((2, 2)), rate=1.0),
+         "rate must be in [0, 1). Received: rate=1.0"),
+    ],
+)  # fmt: skip
+def test_regularization_error_messages_word_for_word(call, message):
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert str(raised.value) == message
+
+
+def test_max_norm_defaults_and_what_it_leaves_alone():
+    kernel = np.array([[3.0, 0.3, 0.0], [4.0, 0.4, 0.0]])  # norms 5, 0.5 and 0 per unit
+    projected = max_norm(kernel)  # at most 3, over axis 0 (a Dense kernel's inputs)
+    np.testing.assert_allclose(projected[:, 0], [1.8, 2.4], rtol=1e-6)
+    np.testing.assert_allclose(projected[:, 1:], kernel[:, 1:], rtol=1e-6)  # short: kept
+    assert max_norm(kernel.astype(np.float32)).dtype == np.float64  # computed in float64
+    rows = max_norm(kernel, 0.5, axis=1)  # the norms of the rows instead
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), [0.5, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(max_norm(kernel, 0.25)[:, 1], [0.15, 0.2], rtol=1e-5)
+
+
+def test_l2_penalty_and_gradient_default_factor():
+    weights = [np.array([1.0, 2.0]), np.array([[3.0]])]
+    assert l2_penalty(weights) == pytest.approx(0.01 * 14)
+    np.testing.assert_allclose(l2_gradient(weights[0]), [0.02, 0.04])
+
+
+def test_stochastic_pool2d_backward_defaults_are_the_forward_ones(rng):
+    backward = stochastic_pool2d_backward
+    x = rng.uniform(0.1, 1.0, size=(1, 5, 5, 2))
+    output, chosen = stochastic_pool2d(x, rng=rng, return_chosen=True)  # 2x2, "valid"
+    grad_output = rng.normal(size=output.shape)
+    np.testing.assert_array_equal(
+        backward(grad_output, x, chosen), backward(grad_output, x, chosen, 2, 2, "valid")
+    )
+
+
+def test_dropconnect_adds_the_bias_it_never_drops(rng):
+    x, kernel, bias = rng.random((2, 5)), rng.random((5, 3)), rng.normal(size=3)
+    np.testing.assert_allclose(
+        dropconnect_dense(x, kernel, bias, training=False), x @ kernel + bias
+    )
+    dropped = dropconnect_dense(x, kernel, bias, rate=0.5, rng=np.random.default_rng(1))
+    mask = np.random.default_rng(1).random(kernel.shape) >= 0.5
+    np.testing.assert_allclose(dropped, x @ (kernel * mask / 0.5) + bias)
+
+
+def test_stochastic_pool2d_backward_keeps_float32():
+    x = np.ones((1, 4, 4, 1), dtype=np.float32)
+    grad = stochastic_pool2d_backward(np.ones((1, 2, 2, 1), np.float32), x, None)
+    assert grad.dtype == np.float32

@@ -1,0 +1,231 @@
+"""Mutation testing of the NumPy engine: what share of small bugs do the unit tests catch?
+
+    python tools/mutation.py                    # every mutant; prints the share killed
+    python tools/mutation.py --max-children 1   # one test process at a time
+    python tools/mutation.py --keep             # reuse the last run's results (only the
+                                                # mutants of changed functions run again)
+    python tools/mutation.py --keep NAME...     # and run these mutants again (names as the
+                                                # report lists them; * is a wildcard)
+
+mutmut (MUTMUT below, pinned) copies the package into a work folder, makes one mutant per
+small change of the code (``<`` for ``<=``, ``+ 1`` for ``- 1``, a string or a number
+changed, an argument left out, ...) in the modules of SOURCES, and runs, for each mutant,
+the unit tests of TESTS that call the mutated function. A mutant is *killed* when a test
+fails; one that every test passes *survived*: a change no test notices. The score is the
+share killed (a mutant that hangs counts as killed: its tests timed out).
+benchmarks/mutation.md records a run, and the survivors that are equivalent to the real
+code (no test can tell them apart).
+
+Everything lives outside `.venv`: mutmut and cnnbook's test extra with TensorFlow go into
+`.venv-mutation` (built once, rebuilt when pyproject.toml or the pin changes), and the
+work folder is `_build/mutation/`. `make mutation` runs this; it is not part of
+`make test` (it takes hours on two cores: benchmarks/mutation.md), a weekly workflow runs it
+(.github/workflows/mutation.yml). Exits 1 when the score is below --fail-under.
+
+TensorFlow's thread pools do not survive a fork, and mutmut forks a process per mutant:
+so mutmut runs in its fork-server mode, and a conftest.py of the work folder imports
+TensorFlow and Keras (without running anything) in the fork server, once, before it forks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv-mutation"
+WORK = ROOT / "_build" / "mutation"
+MUTMUT = "mutmut==3.8.1"
+PIP = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+#: The frames of mutmut's spinner, which starts each of its progress lines.
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+#: The NumPy engine: the modules mutated.
+SOURCES = [
+    "cnnbook/conv.py",
+    "cnnbook/pool.py",
+    "cnnbook/_windows.py",
+    "cnnbook/_arguments.py",
+    "cnnbook/regularization.py",
+    "cnnbook/nn/*",
+]
+#: The unit tests that exercise it.
+TESTS = [
+    "tests/test_conv.py",
+    "tests/test_conv_nd_and_backward.py",
+    "tests/test_pool.py",
+    "tests/test_regularization.py",
+    "tests/test_nn.py",
+    "tests/test_optimizers.py",
+]
+#: Tests that run their code in a fresh Python (under another Keras backend): mutmut
+#: cannot see which functions they call, so they kill nothing here and are left out.
+DESELECT = [
+    "tests/test_optimizers.py::test_optimizers_and_schedules_equal_keras_step_by_step",
+    "tests/test_regularization.py::test_keras_layers_train_save_and_load_under_the_jax_backend",
+]
+
+CONFTEST = '''"""Written by tools/mutation.py: TensorFlow and Keras imported once, in mutmut's fork
+server, before it forks a process per mutant (no operation runs before the fork); and
+Hypothesis without its shrinking phase: a failing example kills the mutant as it is."""
+
+from hypothesis import Phase, settings
+
+import cnnbook
+
+cnnbook.import_tensorflow()
+import keras  # noqa: E402, F401
+
+settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile("mutation")
+'''
+
+
+def mutmut_config():
+    """The [tool.mutmut] table, as TOML lines."""
+    pytest_arguments = ["-p", "no:xdist", "-p", "no:cacheprovider"]
+    for test in DESELECT:
+        pytest_arguments += ["--deselect", test]
+    settings = {
+        "source_paths": ["cnnbook"],
+        "only_mutate": SOURCES,
+        "also_copy": ["conftest.py"],
+        "pytest_add_cli_args_test_selection": TESTS,
+        "pytest_add_cli_args": pytest_arguments,
+        "process_isolation": "forkserver",
+        # A mutant whose tests take 5 times their usual time (plus 1 s) has timed out: a
+        # mutant can make the code very slow (one row per block), not only wrong.
+        "timeout_multiplier": 5.0,
+        "use_git_change_detection": False,
+    }
+    lines = ["", "[tool.mutmut]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def ensure_venv():
+    """`.venv-mutation` with cnnbook[test,tf] (editable) and mutmut; rebuilt when stale."""
+    python = VENV / "bin" / "python"
+    stamp = VENV / ".installed-stamp"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + MUTMUT.encode()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python
+    print(f"building {VENV.name} (cnnbook[test,tf], {MUTMUT})", flush=True)
+    shutil.rmtree(VENV, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    subprocess.run([str(python), *PIP, "--upgrade", "pip"], check=True)
+    subprocess.run([str(python), *PIP, "-e", f"{ROOT}[test,tf]", MUTMUT], check=True, cwd=ROOT)
+    stamp.write_text(wanted)
+    return python
+
+
+def prepare_work_folder(keep):
+    """The package, the tests and the settings, copied into WORK (mutmut writes there)."""
+    if not keep:
+        shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.rmtree(WORK / "cnnbook", ignore_errors=True)
+    shutil.copytree(ROOT / "cnnbook", WORK / "cnnbook", ignore=ignore)
+    shutil.rmtree(WORK / "tests", ignore_errors=True)
+    (WORK / "tests").mkdir()
+    for name in ["tests/conftest.py", *TESTS]:
+        shutil.copy2(ROOT / name, WORK / name)
+    (WORK / "conftest.py").write_text(CONFTEST)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    (WORK / "pyproject.toml").write_text(pyproject + mutmut_config())
+    if keep:
+        # The copies are fresh: mutmut compares the functions' source with its last run.
+        for path in ["tests", "conftest.py", "pyproject.toml"]:
+            target = WORK / "mutants" / path
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
+
+def run_quietly(command, environment, every=60.0):
+    """Run mutmut in WORK, passing on its output without the spinner's frames.
+
+    mutmut redraws a spinner and its progress line many times a second, on a terminal or
+    not; a log gets the progress line once every ``every`` seconds, and every other line.
+    """
+    process = subprocess.Popen(
+        command, cwd=WORK, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    last_shown, pending = 0.0, b""
+    for chunk in iter(lambda: process.stdout.read1(4096), b""):
+        *frames, pending = (pending + chunk).replace(b"\r", b"\n").split(b"\n")
+        for frame in filter(None, (frame.strip() for frame in frames)):
+            text = frame.decode(errors="replace")
+            progress = text[0] in SPINNER
+            if progress and time.monotonic() - last_shown < every:
+                continue
+            last_shown = time.monotonic() if progress else last_shown
+            print(text.lstrip(SPINNER + " "), flush=True)
+    if pending.strip():
+        print(pending.decode(errors="replace").strip(), flush=True)
+    if process.wait() != 0:
+        raise subprocess.CalledProcessError(process.returncode, command)
+
+
+def summary(mutmut):
+    """mutmut's counts of the run in WORK, and each mutant it did not kill: (name, status)."""
+    subprocess.run([str(mutmut), "export-cicd-stats"], cwd=WORK, check=True, capture_output=True)
+    counts = json.loads((WORK / "mutants" / "mutmut-cicd-stats.json").read_text())
+    results = subprocess.run(
+        [str(mutmut), "results"], cwd=WORK, check=True, capture_output=True, text=True
+    ).stdout
+    lines = [line.strip().rsplit(": ", 1) for line in results.splitlines() if ": " in line]
+    return counts, [(name, status) for name, status in lines if status != "timeout"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--keep", action="store_true", help="reuse the last run's results")
+    parser.add_argument("--fail-under", type=float, default=90.0, help="lowest score, in %%")
+    parser.add_argument("mutants", nargs="*", help="with --keep: mutants to run again")
+    arguments = parser.parse_args(argv)
+    if arguments.mutants and not arguments.keep:
+        parser.error("naming mutants to run again needs --keep")
+
+    python = ensure_venv()
+    mutmut = python.parent / "mutmut"
+    prepare_work_folder(arguments.keep)
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    started = time.perf_counter()
+    command = [str(mutmut), "run", "--max-children", str(arguments.max_children)]
+    command += arguments.mutants
+    run_quietly(command, environment)
+    minutes = (time.perf_counter() - started) / 60
+
+    counts, survivors = summary(mutmut)
+    killed = counts["killed"] + counts["timeout"]
+    tested = counts["total"] - counts["skipped"]
+    score = 100 * killed / max(tested, 1)
+    unchecked = sum(status == "not checked" for _, status in survivors)
+    report = [f"{status}: {name}" for name, status in survivors if status != "not checked"] + [
+        json.dumps(counts),
+        f"mutation score: {killed}/{tested} mutants killed ({score:.1f}%), "
+        f"{counts['survived']} survived, {counts['no_tests']} not covered by a test, "
+        f"{unchecked} not checked (an interrupted run); "
+        f"{minutes:.1f} min ({MUTMUT}, {arguments.max_children} processes)",
+    ]
+    (WORK / "report.txt").write_text("\n".join(report) + "\n")
+    print("\n" + "\n".join(report))
+    if score < arguments.fail_under:
+        print(f"below the required {arguments.fail_under:.0f}%")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
