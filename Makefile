@@ -70,7 +70,7 @@ test-newest: $(STAMP)  ## every notebook (smoke) on the newest Keras, TF, JAX, N
 # test-backends-jax runs them in mixed_float16 on JAX; only the device-and-precision line is
 # sanitized beyond the usual, nbval_sanitize_device.cfg), then the 16-bit tests of the
 # Keras pieces on PyTorch (`make unit` runs them on TensorFlow and JAX, in both policies).
-# TensorFlow emulates float16 on a CPU, 170 times slower than float32 here (tools/
+# TensorFlow emulates float16 on a CPU, 137 times slower than float32 here (tools/
 # test_envs.py, PRECISION_RUNS): float16 on TensorFlow, what Colab's T4 runs, is in
 # test-precision-all, with bfloat16 and float32 on JAX, which the weekly workflow runs.
 test-precision: $(STAMP)  ## the training chapters (smoke) in mixed_bfloat16 on TensorFlow

@@ -262,7 +262,7 @@ def precision_notebooks():
 
 #: The runs of `precision`: (backend, policy). On this CPU TensorFlow has bfloat16 (oneDNN,
 #: AVX-512 BF16) but emulates float16: a training step of a small CNN took 46 ms in
-#: mixed_bfloat16 and 5.6 s in mixed_float16 (33 ms in float32; benchmarks/bench_precision.py).
+#: mixed_bfloat16 and 5.1 s in mixed_float16 (37 ms in float32; benchmarks/bench_precision.py).
 #: So `make test` runs bfloat16 on TensorFlow here and float16 on JAX in `backend jax`
 #: (JAX_PRECISION; about as fast as float32 there): each policy and each backend once.
 #: `--all` adds the other pairs, float16 on TensorFlow among them (what Colab's T4 runs),
