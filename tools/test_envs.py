@@ -46,6 +46,7 @@ is here, tools/readers_cifar.py builds a stand-in for the official files from it
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import re
@@ -197,6 +198,7 @@ def readers_data():
     return {"CNNBOOK_DATA_DIR": str(READERS_DATA)}
 
 
+@functools.cache  # once per process: `precision --all` runs two passes on JAX
 def backend_environment(name):
     """``.venv-<name>``: cnnbook with Keras on JAX or PyTorch, no TensorFlow; its Python."""
     python, version = find_python(("3.11", "3.12"))
