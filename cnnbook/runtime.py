@@ -35,6 +35,7 @@ __all__ = [
     "backend",
     "budget",
     "choose_precision",
+    "cpu_has_bfloat16",
     "describe_device",
     "expect_accuracy",
     "import_keras",
@@ -286,13 +287,53 @@ def value_and_gradients(function, variables):
 # --------------------------------------------------------------------------------------
 
 
-def choose_precision(compute_capabilities):
+def cpu_has_bfloat16(cpuinfo=None):
+    """Whether the processor computes in bfloat16 natively.
+
+    x86 processors with AVX-512 BF16 or AMX-BF16 (Intel since Cooper Lake and Sapphire
+    Rapids, AMD since Zen 4) and Arm processors with the BF16 extension (Graviton 3,
+    Neoverse V1 and newer) have instructions for it, which oneDNN's convolutions use;
+    on other processors bfloat16 is emulated, and slower than float32.
+
+    Parameters
+    ----------
+    cpuinfo : str, optional
+        The text of ``/proc/cpuinfo`` (default: read it; False where it does not exist,
+        as on macOS and Windows).
+
+    Examples
+    --------
+    >>> cpu_has_bfloat16("flags : fpu avx2 avx512f avx512_bf16")
+    True
+    >>> cpu_has_bfloat16("Features : fp asimd bf16 i8mm")
+    True
+    >>> cpu_has_bfloat16("flags : fpu avx2 avx512f")
+    False
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
+                cpuinfo = file.read()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def choose_precision(compute_capabilities, cpu_bfloat16=False):
     """The Keras mixed-precision policy that suits the GPUs present.
 
     Parameters
     ----------
     compute_capabilities : sequence of (int, int)
         The CUDA compute capability of each visible GPU; empty on a CPU-only machine.
+    cpu_bfloat16 : bool, default False
+        Without a GPU: whether to compute in bfloat16 (``"mixed_bfloat16"``), for a
+        processor that has bfloat16 instructions (see :func:`precision`).
 
     Returns
     -------
@@ -300,7 +341,7 @@ def choose_precision(compute_capabilities):
         ``"mixed_bfloat16"`` when every GPU has compute capability 8.0 or newer
         (A100, H100, RTX 30xx: bfloat16 keeps float32's range); ``"mixed_float16"`` when
         all have at least 7.0 (V100, T4 as in Colab: fast float16 tensor cores);
-        ``"float32"`` otherwise, including on CPU, where mixed precision is slower.
+        ``"float32"`` otherwise: on older GPUs, and on a CPU unless ``cpu_bfloat16``.
         Layers built under a mixed policy compute in 16 bits but keep float32 weights;
         keep the output layer in float32 (``dtype="float32"``) so that the softmax and
         the loss are computed at full precision.
@@ -315,12 +356,16 @@ def choose_precision(compute_capabilities):
     'mixed_bfloat16'
     >>> choose_precision([(6, 1)])          # older GPUs: no tensor cores
     'float32'
+    >>> choose_precision([], cpu_bfloat16=True)
+    'mixed_bfloat16'
     """
     capabilities = [tuple(capability) for capability in compute_capabilities]
     if capabilities and all(capability >= (8, 0) for capability in capabilities):
         return "mixed_bfloat16"
     if capabilities and all(capability >= (7, 0) for capability in capabilities):
         return "mixed_float16"
+    if not capabilities and cpu_bfloat16:
+        return "mixed_bfloat16"
     return "float32"
 
 
@@ -328,7 +373,7 @@ PRECISION_VARIABLE = "CNNBOOK_PRECISION"
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
-def precision(gpus=None):
+def precision(gpus=None, cpu_bfloat16=False):
     """The Keras precision policy a chapter trains with.
 
     ``CNNBOOK_PRECISION`` when it is set, so that a CPU can run any chapter the way a
@@ -340,6 +385,12 @@ def precision(gpus=None):
     gpus : list of (str, (int, int)), optional
         As returned by :func:`visible_gpus` (default: ask the Keras backend). Not
         consulted when ``CNNBOOK_PRECISION`` is set.
+    cpu_bfloat16 : bool, default False
+        Without a GPU, ``"mixed_bfloat16"`` where it is faster: on TensorFlow, on a
+        processor with bfloat16 instructions (:func:`cpu_has_bfloat16`). A network
+        whose convolutions are large enough gains (chapter 9d's trains in about half
+        the time); a small one does not, so each chapter asks for it or not. JAX's CPU
+        backend gains nothing from it (``benchmarks/bench_precision.py``).
 
     Returns
     -------
@@ -373,10 +424,11 @@ def precision(gpus=None):
             )
         return forced
     gpus = visible_gpus() if gpus is None else gpus
-    return choose_precision([capability for _, capability in gpus])
+    native = cpu_bfloat16 and not gpus and backend() == "tensorflow" and cpu_has_bfloat16()
+    return choose_precision([capability for _, capability in gpus], cpu_bfloat16=native)
 
 
-def use_precision():
+def use_precision(cpu_bfloat16=False):
     """Set Keras's global precision policy to :func:`precision`, and return it.
 
     Every chapter that trains with Keras calls this once, before it builds a model, so
@@ -385,12 +437,18 @@ def use_precision():
     weights and compute in float16 or bfloat16; the book's networks keep their output
     layer in float32, so the softmax and the loss are computed at full precision.
 
+    Parameters
+    ----------
+    cpu_bfloat16 : bool, default False
+        As for :func:`precision`: bfloat16 on a CPU that has it, where the chapter's
+        network gains from it.
+
     Returns
     -------
     str
         The policy now in force, e.g. ``"float32"``.
     """
-    policy = precision()
+    policy = precision(cpu_bfloat16=cpu_bfloat16)
     import_keras().mixed_precision.set_global_policy(policy)
     return policy
 
@@ -450,7 +508,9 @@ def describe_device(gpus=None):
     Parameters
     ----------
     gpus : list of (str, (int, int)), optional
-        As returned by :func:`visible_gpus` (default: ask the Keras backend).
+        As returned by :func:`visible_gpus`, with the precision :func:`precision` would
+        choose for them; by default this machine's, with the precision in force (Keras's
+        global policy, as :func:`use_precision` set it).
 
     Examples
     --------
@@ -459,14 +519,19 @@ def describe_device(gpus=None):
     >>> describe_device([("NVIDIA T4", (7, 5))])
     '1 GPU: NVIDIA T4 (compute capability 7.5); precision mixed_float16'
     """
-    gpus = visible_gpus() if gpus is None else gpus
+    if gpus is None:
+        gpus = visible_gpus()
+        policy = import_keras().mixed_precision.global_policy().name  # what is in force
+    else:
+        policy = precision(gpus)
     if not gpus:
-        return f"CPU only ({os.cpu_count()} cores); precision {precision(gpus)}"
+        native = ", bfloat16 instructions" if cpu_has_bfloat16() else ""
+        return f"CPU only ({os.cpu_count()} cores{native}); precision {policy}"
     names = ", ".join(
         f"{name} (compute capability {major}.{minor})" for name, (major, minor) in gpus
     )
     count = f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}"
-    return f"{count}: {names}; precision {precision(gpus)}"
+    return f"{count}: {names}; precision {policy}"
 
 
 RESULTS_VARIABLE = "CNNBOOK_RESULTS"

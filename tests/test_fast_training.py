@@ -63,6 +63,40 @@ def test_partial_identity_start():
     assert np.abs(weights[..., 4:]).max() <= bound and np.abs(weights[..., 4:]).std() > bound / 4
 
 
+def test_dirac_switch_changes_the_identity_filters_and_nothing_else():
+    recipe = fast.FastRecipe(widths=(8, 16, 16), whiten=False)
+    kernels = {}
+    for dirac in (True, False):
+        model = fast.fast_cnn(fast.FastRecipe(**{**vars(recipe), "dirac": dirac}), seed=3)
+        kernels[dirac] = [
+            keras.ops.convert_to_numpy(layer.kernel)
+            for layer in model.layers
+            if isinstance(layer, keras.layers.Conv2D)
+        ]
+    for with_identity, without in zip(kernels[True], kernels[False]):
+        rows, cols, inputs, outputs = without.shape
+        bound = 1 / np.sqrt(rows * cols * inputs)  # PyTorch's range, in both
+        assert np.abs(without).max() <= bound and np.abs(without).max() > 0.9 * bound
+        identity = min(inputs, outputs) if rows == 3 else 0
+        # The random filters are the same draws; only the identity ones differ.
+        np.testing.assert_array_equal(with_identity[..., identity:], without[..., identity:])
+        assert not np.array_equal(with_identity, without) or identity == 0
+
+
+def test_fast_cnn_seed_none_is_unseeded():
+    recipe = fast.FastRecipe(widths=(32, 8, 8), whiten=False)  # 8 random filters first
+
+    def first_kernel(seed):
+        model = fast.fast_cnn(recipe, seed=seed)
+        return keras.ops.convert_to_numpy(model.layers[2].kernel)
+
+    np.testing.assert_array_equal(first_kernel(0), first_kernel(0))
+    assert not np.array_equal(first_kernel(None), first_kernel(0))
+    assert not np.array_equal(first_kernel(None), first_kernel(None))
+    with pytest.raises(ValueError, match="seed"):
+        fast.fast_cnn(recipe, seed=-1)
+
+
 def test_sgd_settings_match_airbench():
     # airbench94: lr = 11.5 / kilostep per summed loss, kilostep = 1024 * (1 + 1/0.15);
     # PyTorch weight_decay = wd / lr with wd = 0.0153 * 1024 / kilostep.
@@ -84,8 +118,33 @@ def test_recipe_rejects_bad_settings():
         with pytest.raises(TypeError, match="Received: widths"):
             fast.FastRecipe(widths=widths)
     assert fast.FastRecipe(widths=[8, 16, 16]).widths == (8, 16, 16)
-    with pytest.raises(ValueError, match="epochs"):
-        fast.FastRecipe(epochs=0)
+    # Each of these once crashed later, in training (momentum 0: no momentum buffer;
+    # 1: a division by zero in sgd_settings; translate -1: an empty crop).
+    bad = {
+        "epochs": [0, -1.0, float("nan"), float("inf")],
+        "batch_size": [0, 2.5, True],
+        "learning_rate": [0.0, -1.0],
+        "momentum": [0.0, 1.0, -0.1, 1.5],
+        "weight_decay": [-0.01],
+        "bias_scaler": [0.0],
+        "label_smoothing": [1.0, -0.1],
+        "batchnorm_momentum": [1.0],
+        "scaling_factor": [0.0],
+        "whiten_bias_epochs": [-1, 1.5],
+        "translate": [-1, 1.5],
+        "tta_level": [3, -1],
+    }
+    for name, values in bad.items():
+        for value in values:
+            with pytest.raises(ValueError, match=name):
+                fast.FastRecipe(**{name: value})
+    for name in ("whiten", "dirac", "lookahead"):
+        with pytest.raises(TypeError, match=name):
+            fast.FastRecipe(**{name: "yes"})
+    with pytest.raises(TypeError, match="momentum"):
+        fast.FastRecipe(momentum="0.9")
+    with pytest.raises(ValueError, match="momentum"):
+        fast.FastSGD(0.1, momentum=0.0, l2=0.0)
 
 
 def test_triangular_schedule():
@@ -132,6 +191,56 @@ def test_fast_sgd_steps_as_pytorch_nesterov_with_l2():
             np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), value, rtol=1e-5)
 
 
+def test_fast_sgd_keeps_pytorchs_buffer_under_a_changing_learning_rate():
+    """Under airbench's triangular schedule Keras's velocity (v = m v - lr g) and
+    PyTorch's buffer (b = m b + g, step lr (g + m b)) differ; FastSGD is PyTorch's."""
+    schedule = fast.TriangularSchedule(0.5, total_steps=20)
+    rates = [float(keras.ops.convert_to_numpy(schedule(step))) for step in range(20)]
+    weight = keras.Variable(np.array([1.0, -2.0, 0.5], dtype="float32"))
+    optimizer = fast.FastSGD(schedule, momentum=0.85, l2=0.01)
+    gradients = np.random.default_rng(4).normal(size=(20, 3)).astype("float32")
+    torch_form = weight.numpy().astype(np.float64)
+    keras_form = torch_form.copy()
+    buffer, velocity = np.zeros(3), np.zeros(3)
+    for lr, gradient in zip(rates, gradients):
+        optimizer.apply([gradient], [weight])
+        g = gradient + 0.01 * torch_form
+        buffer = 0.85 * buffer + g
+        torch_form = torch_form - lr * (g + 0.85 * buffer)
+        g = gradient + 0.01 * keras_form
+        velocity = 0.85 * velocity - lr * g
+        keras_form = keras_form + 0.85 * velocity - lr * g
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(weight), torch_form, rtol=1e-5)
+    assert np.abs(keras_form - torch_form).max() > 1e-3  # the test can tell them apart
+
+
+def test_lookahead_inside_the_optimizer_equals_the_callback():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(160, 6)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, 3, 160), 3)
+
+    def trained(inside):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
+        lookahead = fast.Lookahead(total_steps=20, every=5)
+        optimizer = fast.FastSGD(
+            0.1, momentum=0.9, l2=0.01, lookahead=lookahead if inside else None
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss="categorical_crossentropy",
+            steps_per_execution=4 if inside else 1,
+        )
+        callbacks = [] if inside else [lookahead]
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+        optimizer.finish_lookahead() if inside else lookahead.finish()
+        return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+    inside, callback = trained(True), trained(False)
+    for a, b in zip(inside, callback):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_lookahead_pulls_weights_to_the_average():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
     model.layers[0].kernel.assign(np.ones((2, 1), "float32"))
@@ -176,6 +285,123 @@ def test_translations_are_crops_of_the_reflected_image():
     assert len(offsets) > 10
 
 
+def views_of(method, images, flip, epochs, seed=0):
+    """The augmented views of ``images`` in each of ``epochs``, made on the host
+    (FlipTranslate) or in the compiled step's layer (AugmentedImages)."""
+    if method == "host":
+        augment = fast.FlipTranslate(images, translate=2, flip=flip, seed=seed)
+        return [augment.epoch(epoch) for epoch in range(epochs)]
+    layer = fast.AugmentedImages(images, translate=2, flip=flip, seed=seed)
+    views = []
+    for epoch in range(epochs):
+        layer.epoch.assign(epoch)
+        indices = np.arange(len(images), dtype="int32")
+        views.append(keras.ops.convert_to_numpy(layer(indices, training=True)))
+    return views
+
+
+def identify(view, image):
+    """(row shift, column shift, mirrored) of ``view`` as a view of ``image``."""
+    height, width = image.shape[:2]
+    padded = np.pad(image, ((2, 2), (2, 2), (0, 0)), mode="reflect")
+    found = [
+        (dy, dx, mirrored)
+        for mirrored in (False, True)
+        for dy in range(5)
+        for dx in range(5)
+        if np.array_equal(
+            view, (padded[:, ::-1] if mirrored else padded)[dy : dy + height, dx : dx + width]
+        )
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize("method", ["host", "device"])
+@pytest.mark.parametrize("flip", ["alternating", "random"])
+def test_both_pipelines_draw_the_same_distribution_of_views(method, flip):
+    """Every view is one crop of the reflected image, mirrored or not; the 25 shifts are
+    equally likely; flips alternate (each image both ways round in every two epochs) or
+    are fresh coins. The same checks for the NumPy reference and the in-step layer."""
+    images = np.random.default_rng(6).normal(size=(400, 8, 8, 2)).astype("float32")
+    epochs = 4
+    found = np.array(
+        [
+            [identify(view, image) for view, image in zip(views, images)]
+            for views in views_of(method, images, flip, epochs)
+        ]
+    )  # (epochs, images, 3)
+    shifts = found[..., 0] * 5 + found[..., 1]
+    counts = np.bincount(shifts.ravel(), minlength=25)
+    expected = shifts.size / 25
+    chi_square = ((counts - expected) ** 2 / expected).sum()
+    assert chi_square < 51.2, counts  # 24 degrees of freedom, p = 0.001
+    mirrored = found[..., 2].astype(bool)
+    changed = (mirrored[1:] != mirrored[:-1]).mean()
+    assert 0.4 < mirrored[0].mean() < 0.6
+    if flip == "alternating":
+        assert changed == 1.0
+    else:
+        assert 0.4 < changed < 0.6 and 0.4 < mirrored.mean() < 0.6
+
+
+def test_augmented_images_outside_training_are_the_images():
+    images = np.random.default_rng(7).normal(size=(10, 8, 8, 3)).astype("float32")
+    layer = fast.AugmentedImages(images, flip="none")
+    looked_up = keras.ops.convert_to_numpy(layer(np.array([3, 1], "int32")))
+    np.testing.assert_array_equal(looked_up, images[[3, 1]])
+    with pytest.raises(ValueError, match="translate"):
+        fast.AugmentedImages(images, translate=8)
+    with pytest.raises(ValueError, match="flip"):
+        fast.AugmentedImages(images, flip="sometimes")
+
+
+def shifted_by_hand(images, step):
+    """Each pixel (i, j) taken from (i + step, j + step), reflected at the border."""
+    size = images.shape[1]
+
+    def reflect(k):
+        return -k if k < 0 else 2 * (size - 1) - k if k > size - 1 else k
+
+    out = np.empty_like(images)
+    for i in range(size):
+        for j in range(size):
+            out[:, i, j] = images[:, reflect(i + step), reflect(j + step)]
+    return out
+
+
+def test_predict_tta_level_2_averages_six_views_in_one_pass():
+    # A linear model: its logit is a fixed weighting of the pixels, so that every view
+    # (mirror, shift) changes it in a known way.
+    weights = np.random.default_rng(8).normal(size=(16, 2)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2, use_bias=False)]
+    )
+    model.layers[-1].kernel.assign(weights)
+    images = np.random.default_rng(9).random((5, 4, 4, 1)).astype("float32")
+
+    def logits(views):
+        return views.reshape(len(views), 16).astype(np.float64) @ weights
+
+    def mirror_mean(views):
+        return 0.5 * (logits(views) + logits(views[:, :, ::-1]))
+
+    expected = 0.5 * mirror_mean(images) + 0.25 * (
+        mirror_mean(shifted_by_hand(images, -1)) + mirror_mean(shifted_by_hand(images, 1))
+    )
+    calls = []
+    predict = model.predict
+    model.predict = lambda views, **kwargs: calls.append(1) or predict(views, **kwargs)
+    levels = fast.predict_tta_levels(model, images)
+    assert len(calls) == 6  # not 1 + 2 + 6
+    np.testing.assert_allclose(levels[2], expected, rtol=1e-5)
+    np.testing.assert_allclose(levels[1], mirror_mean(images), rtol=1e-5)
+    np.testing.assert_allclose(levels[0], logits(images), rtol=1e-5)
+    for level in (0, 1, 2):
+        np.testing.assert_allclose(fast.predict_tta(model, images, level), levels[level])
+    assert not np.allclose(levels[2], levels[1], rtol=1e-3)  # the shifts count
+
+
 def test_predict_tta_levels():
     # A model that sums pixels times a left-right ramp: not mirror-invariant.
     ramp = np.linspace(-1, 1, 4).reshape(1, 4, 1)
@@ -193,17 +419,20 @@ def test_predict_tta_levels():
         fast.predict_tta(model, images, 3)
 
 
-def test_train_fast_runs_and_learns_a_separable_task():
+@pytest.mark.parametrize("pipeline", ["device", "host"])
+def test_train_fast_runs_and_learns_a_separable_task(pipeline):
     rng = np.random.default_rng(0)
     labels = np.arange(2048) % 10
     images = rng.normal(size=(2048, 32, 32, 3)).astype("float32") * 0.1
     images[np.arange(2048), 3 * labels + 2, :, 0] += 3.0  # the class sets which row is bright
-    recipe = fast.FastRecipe(epochs=4, batch_size=256, widths=(8, 16, 16))
+    recipe = fast.FastRecipe(epochs=3.5, batch_size=256, widths=(8, 16, 16))
     lines = []
-    result = fast.train_fast(images, labels, recipe, seed=0, log=lines.append)
+    result = fast.train_fast(images, labels, recipe, seed=0, log=lines.append, pipeline=pipeline)
     assert [entry["epoch"] for entry in result.history] == [1, 2, 3, 4]
     assert len(lines) == 4 and lines[0].startswith("epoch  1/4")
-    assert result.accuracy(images[:512], labels[:512]) > 0.3  # three times chance
+    assert result.steps == 28  # 8 steps per epoch, 3.5 epochs
+    accuracies = result.accuracies(images[:512], labels[:512])
+    assert accuracies[2] == result.accuracy(images[:512], labels[:512]) > 0.3  # 3x chance
 
 
 def test_train_fast_rejects_bad_input():
@@ -213,6 +442,11 @@ def test_train_fast_rejects_bad_input():
         fast.train_fast(np.zeros((10, 32, 32, 3)), np.zeros(10))
     with pytest.raises(ValueError, match="whitening_images"):
         fast.fast_cnn(fast.FastRecipe())
+    images = np.zeros((1024, 32, 32, 3))
+    with pytest.raises(ValueError, match="pipeline"):
+        fast.train_fast(images, np.zeros(1024), pipeline="gpu")
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        fast.train_fast(images, np.zeros(1024), steps_per_execution=0)
 
 
 def test_recorded_runs_ship_with_the_package():

@@ -133,26 +133,28 @@ recipe = dataclasses.replace(
     fast.FastRecipe(), widths=(8, 16, 16), batch_size=32, epochs=2, learning_rate=2.0
 )
 weights, optimizers = {{}}, {{}}
-for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
-    keras.mixed_precision.set_global_policy(policy)
-    result = fast.train_fast(images, labels, recipe, seed=0, log=None)
-    keras.mixed_precision.set_global_policy("float32")
-    optimizers[policy] = type(result.model.optimizer).__name__
-    assert int(result.model.optimizer.iterations) == 16, int(result.model.optimizer.iterations)
-    weights[policy] = np.concatenate(
-        [np.ravel(keras.ops.convert_to_numpy(w)) for w in result.model.weights]
-    )
-    logits = fast.predict_tta(result.model, images[:8], level=2)
-    assert logits.shape == (8, 10) and np.isfinite(logits).all(), policy
+# Both pipelines: the in-step augmentation and lookahead, and the host reference.
+for pipeline in ("device", "host"):
+    for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
+        keras.mixed_precision.set_global_policy(policy)
+        result = fast.train_fast(images, labels, recipe, seed=0, log=None, pipeline=pipeline)
+        keras.mixed_precision.set_global_policy("float32")
+        optimizers[policy] = type(result.optimizer).__name__
+        assert result.steps == 16, result.steps
+        weights[policy] = np.concatenate(
+            [np.ravel(keras.ops.convert_to_numpy(w)) for w in result.model.weights]
+        )
+        logits = fast.predict_tta(result.model, images[:8], level=2)
+        assert logits.shape == (8, 10) and np.isfinite(logits).all(), policy
 
-# Under mixed_float16 Keras scales the loss (its LossScaleOptimizer wraps FastSGD).
-assert optimizers["mixed_float16"] == "LossScaleOptimizer", optimizers
-assert optimizers["mixed_bfloat16"] == "FastSGD", optimizers
-scale = np.linalg.norm(weights["float32"])
-for policy, tolerance in (("mixed_float16", 1e-3), ("mixed_bfloat16", 5e-3)):
-    difference = np.linalg.norm(weights[policy] - weights["float32"]) / scale
-    assert difference < tolerance, (policy, difference)
-    print(policy, f"{{difference:.1e}}")
+    # Under mixed_float16 Keras scales the loss (its LossScaleOptimizer wraps FastSGD).
+    assert optimizers["mixed_float16"] == "LossScaleOptimizer", optimizers
+    assert optimizers["mixed_bfloat16"] == "FastSGD", optimizers
+    scale = np.linalg.norm(weights["float32"])
+    for policy, tolerance in (("mixed_float16", 1e-3), ("mixed_bfloat16", 5e-3)):
+        difference = np.linalg.norm(weights[policy] - weights["float32"]) / scale
+        assert difference < tolerance, (pipeline, policy, difference)
+        print(pipeline, policy, f"{{difference:.1e}}")
 print("ok", keras.backend.backend())
 """
 

@@ -85,6 +85,51 @@ def test_without_cnnbook_precision_the_hardware_decides(monkeypatch):
     assert describe_device([("NVIDIA H200", (9, 0))]).endswith("precision mixed_bfloat16")
 
 
+@pytest.mark.parametrize(
+    ("native", "backend_name", "expected"),
+    [
+        (True, "tensorflow", "mixed_bfloat16"),
+        (False, "tensorflow", "float32"),  # emulated bfloat16 is slower than float32
+        (True, "jax", "float32"),  # XLA's CPU backend gains nothing from it
+    ],
+)
+def test_a_chapter_can_ask_for_bfloat16_on_a_cpu_that_has_it(
+    monkeypatch, native, backend_name, expected
+):
+    from cnnbook import runtime
+
+    monkeypatch.delenv("CNNBOOK_PRECISION", raising=False)
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: native)
+    monkeypatch.setattr(runtime, "backend", lambda: backend_name)
+    assert runtime.precision(gpus=[], cpu_bfloat16=True) == expected
+    assert runtime.precision(gpus=[]) == "float32"  # only when asked
+    # A GPU decides by itself.
+    assert runtime.precision(gpus=[("NVIDIA T4", (7, 5))], cpu_bfloat16=True) == "mixed_float16"
+
+
+def test_cpu_has_bfloat16_reads_the_processor_flags(tmp_path):
+    from cnnbook.runtime import cpu_has_bfloat16
+
+    epyc = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 avx512_fp16\n"
+    broadwell = "processor\t: 0\nflags\t\t: fpu sse avx2 fma\n"
+    graviton3 = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
+    assert cpu_has_bfloat16(epyc) and cpu_has_bfloat16(graviton3)
+    assert not cpu_has_bfloat16(broadwell) and not cpu_has_bfloat16("")
+    assert isinstance(cpu_has_bfloat16(), bool)  # this machine's, whatever it is
+
+
+def test_describe_device_reports_the_policy_in_force(monkeypatch, keras):
+    from cnnbook import runtime
+
+    monkeypatch.setattr(runtime, "visible_gpus", lambda: [])
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        assert runtime.describe_device().endswith("precision mixed_bfloat16")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert runtime.describe_device().endswith("precision float32")
+
+
 def test_an_unknown_precision_is_an_error(monkeypatch):
     from cnnbook.runtime import precision
 

@@ -15,11 +15,16 @@ Keras 3 and ``keras.ops``, so it runs on every backend, with each idea a switch 
   triangular schedule (:class:`TriangularSchedule`);
 - label smoothing; lookahead averaging of the weights (:class:`Lookahead`);
 - flips and 2-pixel translations, with the flips alternating between epochs
-  (:class:`FlipTranslate`); test-time augmentation with mirrors and 1-pixel shifts
+  (:class:`FlipTranslate` in NumPy, :class:`AugmentedImages` inside the compiled
+  training step); test-time augmentation with mirrors and 1-pixel shifts
   (:func:`predict_tta`).
 
-:func:`train_fast` runs the whole recipe; :func:`data_parallel` runs it on several
-devices. Importing this module imports Keras (on the backend ``KERAS_BACKEND`` names).
+:func:`train_fast` runs the whole recipe: by default with nothing on the host per step
+(the images go to the device once, the augmentation and the lookahead run inside the
+compiled step, several steps per call), or, with ``pipeline="host"``, the readable
+reference (augmentation in NumPy each epoch, lookahead in a callback).
+:func:`data_parallel` runs it on several devices. Importing this module imports Keras
+(on the backend ``KERAS_BACKEND`` names).
 
 Used by chapter 9d.
 """
@@ -35,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnbook._arguments import positive_ints
+from cnnbook._arguments import fraction, is_int, positive_int, positive_ints
 from cnnbook.datasets import CIFAR10_MEAN, CIFAR10_STD
 from cnnbook.runtime import backend, import_keras, import_tensorflow
 
@@ -44,8 +49,11 @@ ops = keras.ops
 
 FLIPS = ("alternating", "random", "none")
 """The horizontal-flip schemes of :class:`FastRecipe` and :class:`FlipTranslate`."""
+PIPELINES = ("device", "host")
+"""Where :func:`train_fast` augments the images and runs the lookahead."""
 
 __all__ = [
+    "AugmentedImages",
     "FastRecipe",
     "FastResult",
     "FastSGD",
@@ -54,10 +62,13 @@ __all__ = [
     "PartialIdentity",
     "Scale",
     "TriangularSchedule",
+    "compile_fast",
     "data_parallel",
     "fast_cnn",
     "normalize",
+    "torch_uniform",
     "predict_tta",
+    "predict_tta_levels",
     "recorded_runs",
     "train_fast",
     "whitening_kernel",
@@ -126,11 +137,23 @@ class FastRecipe:
     scaling_factor: float = 1 / 9
 
     def __post_init__(self):
-        if self.epochs <= 0 or self.batch_size < 1:
-            raise ValueError(
-                f"epochs and batch_size must be positive. Received: epochs={self.epochs!r}, "
-                f"batch_size={self.batch_size!r}"
-            )
+        # Every setting, so that a bad one fails here and not in the middle of training.
+        _check_range("epochs", self.epochs, low=0.0, low_open=True)
+        positive_int(self.batch_size, "batch_size")
+        _check_range("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        # momentum 0 would leave Nesterov SGD without its buffer; 1 makes the
+        # decoupled settings divide by zero (sgd_settings).
+        _check_range("momentum", self.momentum, low=0.0, high=1.0, low_open=True, high_open=True)
+        _check_range("weight_decay", self.weight_decay, low=0.0)
+        _check_range("bias_scaler", self.bias_scaler, low=0.0, low_open=True)
+        fraction(self.label_smoothing, "label_smoothing")
+        fraction(self.batchnorm_momentum, "batchnorm_momentum")
+        _check_range("scaling_factor", self.scaling_factor, low=0.0, low_open=True)
+        for name in ("whiten", "dirac", "lookahead"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False. Received: {getattr(self, name)!r}")
+        _check_count("whiten_bias_epochs", self.whiten_bias_epochs)
+        _check_count("translate", self.translate)
         _check_flip(self.flip)
         if self.tta_level not in (0, 1, 2):
             raise ValueError(f"tta_level must be 0, 1 or 2. Received: {self.tta_level!r}")
@@ -164,6 +187,24 @@ class FastRecipe:
             "bias_learning_rate": bias_learning_rate,
             "bias_l2": shrink / bias_learning_rate,
         }
+
+
+def _check_range(name, value, low=None, high=None, low_open=False, high_open=False):
+    """A real number within [low, high] (an open end excludes the bound), or an error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number. Received: {name}={value!r}")
+    below = value <= low if low_open else value < low
+    above = high is not None and (value >= high if high_open else value > high)
+    if not math.isfinite(value) or below or above:
+        bounds = f"{'(' if low_open else '['}{low}, {'inf)' if high is None else high}"
+        bounds += "" if high is None else (")" if high_open else "]")
+        raise ValueError(f"{name} must lie in {bounds}. Received: {name}={value!r}")
+
+
+def _check_count(name, value):
+    """A whole number, 0 or more."""
+    if not is_int(value) or value < 0:
+        raise ValueError(f"{name} must be a whole number, 0 or more. Received: {name}={value!r}")
 
 
 def normalize(images):
@@ -240,14 +281,22 @@ class Scale(keras.layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
+def torch_uniform(seed=None):
+    """PyTorch's default start of a convolution or dense kernel: uniform in
+    ``+-1/sqrt(fan_in)`` (Keras's ``VarianceScaling`` with scale 1/3, fan-in, uniform:
+    its bound is ``sqrt(3 * scale / fan_in)``)."""
+    return keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform", seed=seed)
+
+
 @keras.saving.register_keras_serializable(package="cnnbook")
 class PartialIdentity(keras.initializers.Initializer):
     """PyTorch's default convolution start, with the first filters set to identity.
 
-    Weights are drawn uniformly from ``+-1/sqrt(fan_in)`` (PyTorch's default); then the
-    first ``min(in, out)`` filters are replaced by Dirac filters: filter ``j`` passes
-    input channel ``j`` through its centre tap unchanged. A block so started begins
-    close to the identity on part of its channels (airbench's ``dirac_`` start).
+    Weights are drawn uniformly from ``+-1/sqrt(fan_in)`` (PyTorch's default,
+    :func:`torch_uniform`); then the first ``min(in, out)`` filters are replaced by
+    Dirac filters: filter ``j`` passes input channel ``j`` through its centre tap
+    unchanged. A block so started begins close to the identity on part of its
+    channels (airbench's ``dirac_`` start).
     """
 
     def __init__(self, seed=None):
@@ -255,8 +304,7 @@ class PartialIdentity(keras.initializers.Initializer):
 
     def __call__(self, shape, dtype=None):
         rows, cols, inputs, outputs = shape
-        bound = 1.0 / math.sqrt(rows * cols * inputs)
-        weights = keras.random.uniform(shape, -bound, bound, dtype=dtype, seed=self.seed)
+        weights = torch_uniform(self.seed)(shape, dtype=dtype)
         identity = np.zeros(shape, dtype=np.float32)
         keep = np.ones(shape, dtype=bool)
         for channel in range(min(inputs, outputs)):
@@ -268,7 +316,7 @@ class PartialIdentity(keras.initializers.Initializer):
         return {"seed": self.seed}
 
 
-def fast_cnn(recipe=None, whitening_images=None, seed=None):
+def fast_cnn(recipe=None, whitening_images=None, seed=0):
     """airbench94's network in Keras: a whitening layer and three conv blocks.
 
     ``Conv2D(24, 2) -> GELU``, then three blocks ``Conv2D -> MaxPool(2) -> BatchNorm
@@ -284,25 +332,37 @@ def fast_cnn(recipe=None, whitening_images=None, seed=None):
     whitening_images : numpy.ndarray, optional
         Normalized training images for :func:`whitening_kernel`; required when
         ``recipe.whiten``.
-    seed : int, optional
-        Seed of the initial weights.
+    seed : int or None, default 0
+        Seed of the initial weights; None draws them from Keras's global generator
+        (a different start each call, unless ``keras.utils.set_random_seed`` was called).
 
     Returns
     -------
     keras.Sequential
         Not compiled. When whitening, the first layer's kernel is not trainable.
+
+    Notes
+    -----
+    Every kernel starts as PyTorch's would (:func:`torch_uniform`), as in airbench;
+    ``recipe.dirac`` adds the identity filters to the 3x3 convolutions and changes
+    nothing else, so that an ablation without it measures the identity start alone.
     """
     recipe = recipe or FastRecipe()
     if recipe.whiten and whitening_images is None:
         raise ValueError("recipe.whiten needs whitening_images (normalized training images)")
+    if seed is not None:
+        _check_count("seed", seed)
     layers = keras.layers
-    seeds = iter(range(seed or 0, (seed or 0) + 100))
+    counter = iter(range(100))
+
+    def next_seed():
+        return None if seed is None else seed + next(counter)
 
     def conv(filters, size=3, **options):
         if recipe.dirac and size == 3:
-            start = PartialIdentity(seed=next(seeds))
+            start = PartialIdentity(seed=next_seed())
         else:
-            start = keras.initializers.HeUniform(seed=next(seeds))
+            start = torch_uniform(seed=next_seed())
         return layers.Conv2D(filters, size, kernel_initializer=start, **options)
 
     def norm():
@@ -326,15 +386,11 @@ def fast_cnn(recipe=None, whitening_images=None, seed=None):
             norm(),
             layers.Activation("gelu"),
         ]
-    bound = 1.0 / math.sqrt(recipe.widths[-1])
     stack += [
         layers.MaxPooling2D(3),
         layers.Flatten(),
         layers.Dense(
-            10,
-            use_bias=False,
-            kernel_initializer=keras.initializers.RandomUniform(-bound, bound, seed=next(seeds)),
-            dtype="float32",
+            10, use_bias=False, kernel_initializer=torch_uniform(next_seed()), dtype="float32"
         ),
         Scale(recipe.scaling_factor, dtype="float32"),
     ]
@@ -381,30 +437,44 @@ class TriangularSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 class FastSGD(keras.optimizers.SGD):
-    """Nesterov SGD with L2 added to the gradient, a second learning rate, and variables
-    that stop training after a number of steps.
+    """PyTorch's Nesterov SGD with L2 added to the gradient, a second learning rate,
+    variables that stop training after a number of steps, and an optional lookahead.
 
     Differs from ``keras.optimizers.SGD`` as airbench (and PyTorch's
-    ``SGD(weight_decay=...)``) does:
+    ``SGD(nesterov=True, weight_decay=...)``) does:
 
     - ``l2 * weight`` is added to each gradient *before* momentum, so the decay is
       carried by the momentum like the gradient (Keras's own ``weight_decay`` is
       decoupled and is not);
+    - the momentum buffer is kept in gradient units, as PyTorch keeps it:
+      ``b <- momentum * b + g``, ``w <- w - lr * (g + momentum * b)``. Keras's SGD keeps
+      a velocity in step units (``v <- momentum * v - lr * g``), which is the same
+      only while the learning rate is constant; under a schedule the velocity carries
+      the old, different rates;
     - the variables in ``scaled_variables`` (the batch-normalization biases) train
       with the learning rate times ``scale`` and their own ``scaled_l2``;
     - a variable paired with a number of steps in ``stop_after`` (the whitening bias)
       stops changing after that many steps. (Making it untrainable instead would
       change the list of trained variables, which the JAX backend does not allow
       after training starts.)
+    - with ``lookahead`` (a :class:`Lookahead`), every ``lookahead.every`` steps each
+      trained variable's running average moves toward it and the variable is reset to
+      the average, inside the compiled step (the callback does the same on the host,
+      between steps). :meth:`finish_lookahead` copies the averages in at the end.
 
     Parameters
     ----------
     learning_rate : float or LearningRateSchedule
     momentum : float
+        In (0, 1).
     l2 : float
     scaled_variables : list of keras.Variable
     scale, scaled_l2 : float
     stop_after : list of (keras.Variable, int) pairs, optional
+    lookahead : Lookahead, optional
+        Its ``every``, ``total_steps`` and :meth:`Lookahead.decay` are used; only the
+        trained variables are averaged (the callback also averages batch
+        normalization's running statistics, which an optimizer does not see).
     """
 
     def __init__(
@@ -416,12 +486,15 @@ class FastSGD(keras.optimizers.SGD):
         scale=1.0,
         scaled_l2=0.0,
         stop_after=None,
+        lookahead=None,
         **kwargs,
     ):
+        _check_range("momentum", momentum, low=0.0, high=1.0, low_open=True, high_open=True)
         super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=True, **kwargs)
         self.l2 = float(l2)
         self.scale = float(scale)
         self.scaled_l2 = float(scaled_l2)
+        self.lookahead = lookahead
         # Keys, not the variables: an optimizer attribute holding variables would make
         # them the optimizer's own variables too. _var_key is how Keras's optimizers
         # match a variable on every backend (TensorFlow's update_step receives the
@@ -429,31 +502,62 @@ class FastSGD(keras.optimizers.SGD):
         self._scaled_keys = frozenset(self._var_key(v) for v in scaled_variables)
         self._stop_steps = {self._var_key(v): int(n) for v, n in stop_after or ()}
 
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.averages = []
+        if self.lookahead is not None:
+            # Filled at the first step (an assignment here could run inside a traced
+            # function, as Keras's own moving averages avoid too).
+            self.averages = [
+                self.add_variable_from_reference(variable, "lookahead_average")
+                for variable in variables
+            ]
+
     def update_step(self, gradient, variable, learning_rate):
         key = self._var_key(variable)
+        index = self._get_variable_index(variable)
         dtype = variable.dtype
         learning_rate = ops.cast(learning_rate, dtype)
         l2 = self.l2
         if key in self._scaled_keys:
             learning_rate = ops.multiply(learning_rate, self.scale)
             l2 = self.scaled_l2
-        gradient = ops.add(ops.cast(gradient, dtype), ops.multiply(variable, l2))
-        velocity = self.momentums[self._get_variable_index(variable)]
-        # velocity <- momentum * velocity - lr * g;  w <- w + momentum * velocity - lr * g
-        new_velocity = ops.subtract(
-            ops.multiply(velocity, self.momentum), ops.multiply(gradient, learning_rate)
-        )
-        step = ops.subtract(
-            ops.multiply(new_velocity, self.momentum), ops.multiply(gradient, learning_rate)
+        before = ops.convert_to_tensor(variable)
+        gradient = ops.add(ops.cast(gradient, dtype), ops.multiply(before, l2))
+        buffer = self.momentums[index]
+        # b <- momentum * b + g;  w <- w - lr * (g + momentum * b)
+        new_buffer = ops.add(ops.multiply(buffer, self.momentum), gradient)
+        step = ops.multiply(
+            ops.add(gradient, ops.multiply(new_buffer, self.momentum)), -learning_rate
         )
         if key in self._stop_steps:
-            live = ops.cast(ops.less(self.iterations, self._stop_steps[key]), dtype)
-            new_velocity = ops.add(
-                ops.multiply(new_velocity, live), ops.multiply(velocity, 1.0 - live)
-            )
-            step = ops.multiply(step, live)
-        self.assign(velocity, new_velocity)
-        self.assign_add(variable, step)
+            live = ops.less(self.iterations, self._stop_steps[key])
+            new_buffer = ops.where(live, new_buffer, buffer.value)
+            step = ops.where(live, step, ops.zeros_like(step))
+        self.assign(buffer, new_buffer)
+        value = ops.add(before, step)
+        if self.lookahead is not None:
+            value = self._lookahead_step(self.averages[index], before, value)
+        self.assign(variable, value)
+
+    def _lookahead_step(self, average, before, value):
+        """:meth:`Lookahead.pull` of one variable, on the steps that pull; ``before``
+        and ``value`` are the variable before and after this step."""
+        # The average starts at the weights before the first step.
+        start = ops.where(ops.equal(self.iterations, 0), before, average.value)
+        done = self.iterations + 1  # steps done, this one included
+        pull = ops.equal(ops.mod(done, self.lookahead.every), 0)
+        decay = ops.cast(self.lookahead.decay(ops.cast(done, "float32")), value.dtype)
+        moved = ops.add(start, ops.multiply(1.0 - decay, ops.subtract(value, start)))
+        self.assign(average, ops.where(pull, moved, start))
+        return ops.where(pull, moved, value)
+
+    def finish_lookahead(self):
+        """Copy each running average into its variable (the last step of training)."""
+        for variable, average in zip(self._trainable_variables, self.averages):
+            variable.assign(average)
 
 
 class Lookahead(keras.callbacks.Callback):
@@ -475,6 +579,10 @@ class Lookahead(keras.callbacks.Callback):
         self.step = 0
         self.average = None
 
+    def decay(self, step):
+        """The decay at ``step`` (of ``total_steps``): ``max_decay * (step / total) ** 3``."""
+        return self.max_decay * (step / self.total_steps) ** 3
+
     def _variables(self):
         return [v for v in self.model.weights if "float" in str(v.dtype)]
 
@@ -491,7 +599,7 @@ class Lookahead(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
         if self.step % self.every == 0:
-            self.pull(self.max_decay * (self.step / self.total_steps) ** 3)
+            self.pull(self.decay(self.step))
 
     def pull(self, decay):
         """Average moves ``1 - decay`` of the way to the weights; weights := average."""
@@ -510,14 +618,15 @@ class Lookahead(keras.callbacks.Callback):
 
 
 class FlipTranslate:
-    """Per-epoch augmented copies of a training set: flips and random translations.
+    """Per-epoch augmented copies of a training set, in NumPy: flips and translations.
 
-    The images are padded once by ``translate`` pixels (reflected); each epoch takes a
-    random ``H x W`` crop of every image, grouping images by shift so that each group
-    is one slice. With ``flip="alternating"`` (airbench's), a random half of the
-    images is flipped once at the start and *every* image is flipped on odd epochs:
-    each image is seen both ways round in every two epochs, which a fresh coin per
-    epoch does not guarantee.
+    The readable reference of the augmentation (:class:`AugmentedImages` computes the
+    same inside the compiled training step). The images are padded once by
+    ``translate`` pixels (reflected); each epoch takes a random ``H x W`` crop of every
+    image, grouping images by shift so that each group is one slice. With
+    ``flip="alternating"`` (airbench's), a random half of the images is flipped once at
+    the start and *every* image is flipped on odd epochs: each image is seen both ways
+    round in every two epochs, which a fresh coin per epoch does not guarantee.
 
     Parameters
     ----------
@@ -530,6 +639,7 @@ class FlipTranslate:
 
     def __init__(self, images, translate=2, flip="alternating", seed=0):
         _check_flip(flip)
+        _check_count("translate", translate)
         self.rng = np.random.default_rng(seed)
         self.translate = int(translate)
         self.flip = flip
@@ -539,26 +649,143 @@ class FlipTranslate:
         pad = self.translate
         self.padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
 
-    def epoch(self, index):
-        """The augmented images of epoch ``index`` (0-based)."""
-        n, height, width, _ = self.shape
+    def epoch(self, index, order=None):
+        """The augmented images of epoch ``index`` (0-based).
+
+        ``order``: the indices of the images wanted, in the order wanted (default:
+        all, in order); the views are written once, straight into the result.
+        """
+        order = np.arange(self.shape[0]) if order is None else np.asarray(order)
+        _, height, width, _ = self.shape
         pad = self.translate
-        shifts = self.rng.integers(0, 2 * pad + 1, size=(n, 2))
-        out = np.empty(self.shape, dtype=self.padded.dtype)
+        shifts = self.rng.integers(0, 2 * pad + 1, size=(len(order), 2))
+        if self.flip == "alternating" and index % 2 == 1:
+            padded = self.padded[:, :, ::-1]  # a mirrored crop is a crop of the mirror
+            shifts[:, 1] = 2 * pad - shifts[:, 1]
+        else:
+            padded = self.padded
+        out = np.empty((len(order), *self.shape[1:]), dtype=self.padded.dtype)
         for dy in range(2 * pad + 1):
             for dx in range(2 * pad + 1):
-                chosen = (shifts[:, 0] == dy) & (shifts[:, 1] == dx)
-                out[chosen] = self.padded[chosen, dy : dy + height, dx : dx + width]
-        if self.flip == "alternating" and index % 2 == 1:
-            out = out[:, :, ::-1]
+                chosen = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
+                out[chosen] = padded[order[chosen], dy : dy + height, dx : dx + width]
+        if self.flip == "random":
+            flipped = np.flatnonzero(self.rng.random(len(order)) < 0.5)
+            out[flipped] = out[flipped, :, ::-1]
+        return out
+
+
+class AugmentedImages(keras.layers.Layer):
+    """The training images on the device, looked up by index and augmented in the step.
+
+    :class:`FlipTranslate`'s augmentation as a Keras layer, in ``keras.ops`` and
+    ``keras.random`` (every backend): the images go to the device once, as a
+    non-trainable variable, and the model that trains starts with this layer, so the
+    lookup, the random translation and the flip run inside the compiled training step.
+    Its input is a batch of indices into ``images``; in training it returns their
+    augmented views, otherwise the images as they are.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        (N, H, W, C) float images (normalized).
+    translate : int, default 2
+        Largest shift, in pixels, reflected at the border.
+    flip : {"alternating", "random", "none"}
+        As for :class:`FlipTranslate`; "alternating" reads the epoch from
+        :attr:`epoch`, which the training loop sets (``layer.epoch.assign(k)``).
+    seed : int, default 0
+    """
+
+    def __init__(self, images, translate=2, flip="alternating", seed=0, **kwargs):
+        # float32 and not autocast: under a mixed policy the images are looked up in
+        # float32 (casting the whole variable to 16 bits every step would cost more
+        # than the step's lookup); the model casts the batch.
+        super().__init__(dtype="float32", autocast=False, **kwargs)
+        _check_flip(flip)
+        _check_count("translate", translate)
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4:
+            raise ValueError(f"images must have shape (N, H, W, C). Received: {images.shape}")
+        if images.shape[0] * images.shape[1] * images.shape[2] >= 2**31:
+            raise ValueError(f"too many pixels to index in int32: {images.shape}")
+        if translate >= min(images.shape[1:3]):
+            raise ValueError(f"translate must be below the image size. Received: {translate}")
+        rng = np.random.default_rng(seed)
+        if flip == "alternating":
+            images = _flip_some(images, rng.random(len(images)) < 0.5)
+        self.translate = int(translate)
+        self.flip = flip
+        self.images = self.add_weight(
+            shape=images.shape,
+            initializer=lambda shape, dtype=None: images,
+            trainable=False,
+            name="images",
+        )
+        self.epoch = self.add_weight(
+            shape=(), initializer="zeros", dtype="int32", trainable=False, name="epoch"
+        )
+        self.seed_generator = keras.random.SeedGenerator(int(rng.integers(2**31)))
+
+    def call(self, indices, training=False):
+        indices = ops.cast(indices, "int32")
+        if not training:
+            return ops.take(self.images, indices, axis=0)
+        return self.augment(indices)
+
+    def augment(self, indices):
+        """The augmented views of ``images[indices]``, as in training.
+
+        One lookup: each output pixel's source is computed (the image, its row and
+        column after the random shift, reflected at the border, and mirrored when the
+        view is flipped), and all are gathered at once. The same views as padding,
+        cropping and flipping :class:`FlipTranslate`'s way, without the padded copy
+        or a pass per shift.
+        """
+        count = ops.shape(indices)[0]
+        _, height, width, channels = self.images.shape
+        rows = ops.expand_dims(ops.arange(height, dtype="int32"), 0)
+        cols = ops.expand_dims(ops.arange(width, dtype="int32"), 0)
+        if self.flip == "alternating":
+            # A random half was flipped once, in __init__; on odd epochs every view is.
+            flipped = ops.equal(ops.mod(self.epoch, 2), 1)
+            cols = ops.where(flipped, width - 1 - cols, cols)
         elif self.flip == "random":
-            out = _flip_some(out, self.rng.random(n) < 0.5)
-        return np.ascontiguousarray(out)
+            coins = keras.random.uniform((count, 1), seed=self.seed_generator)
+            cols = ops.where(ops.less(coins, 0.5), width - 1 - cols, cols)
+        pad = self.translate
+        if pad:
+            shifts = keras.random.randint(
+                (count, 2), -pad, pad + 1, dtype="int32", seed=self.seed_generator
+            )
+            rows = _reflect(rows + shifts[:, :1], height)
+            cols = _reflect(cols + shifts[:, 1:], width)
+        rows = ops.broadcast_to(rows, (count, height))
+        cols = ops.broadcast_to(cols, (count, width))
+        # Index of each output pixel among all pixels: (count, height, width).
+        source = (
+            ops.reshape(indices, (-1, 1, 1)) * (height * width)
+            + ops.expand_dims(rows, 2) * width
+            + ops.expand_dims(cols, 1)
+        )
+        pixels = ops.reshape(self.images, (-1, channels))
+        views = ops.take(pixels, ops.reshape(source, (-1,)), axis=0)
+        return ops.reshape(views, (count, height, width, channels))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, *self.images.shape[1:])
+
+
+def _reflect(position, size):
+    """Positions beyond ``[0, size)`` reflected back, as ``numpy.pad(mode="reflect")``
+    pads (no edge repeated: -1 -> 1, size -> size - 2); shifts below ``size``."""
+    position = ops.abs(position)
+    return ops.where(position > size - 1, 2 * (size - 1) - position, position)
 
 
 def _check_flip(flip):
     if flip not in FLIPS:
-        raise ValueError(f"flip must be 'alternating', 'random' or 'none'. Received: flip={flip!r}")
+        raise ValueError(f"flip must be one of {', '.join(FLIPS)}. Received: flip={flip!r}")
 
 
 def _flip_some(images, chosen):
@@ -572,24 +799,41 @@ def predict_tta(model, images, level=2, batch_size=1000):
     2 (airbench's): half that mean, plus half the mirror-means of the image shifted one
     pixel up-left and one pixel down-right (reflected at the border): 6 views in all.
     """
-    if level not in (0, 1, 2):
-        raise ValueError(f"level must be 0, 1 or 2. Received: {level!r}")
+    return predict_tta_levels(model, images, (level,), batch_size)[level]
+
+
+def predict_tta_levels(model, images, levels=(0, 1, 2), batch_size=1000):
+    """:func:`predict_tta` at several levels, each view predicted once.
+
+    Level 2 needs 6 views, and levels 0 and 1 are made of two of them, so all three
+    cost 6 predictions, not 1 + 2 + 6.
+
+    Returns
+    -------
+    dict
+        ``{level: logits}``, float64 logits of shape (N, classes).
+    """
+    levels = tuple(levels)
+    if not levels or any(level not in (0, 1, 2) for level in levels):
+        raise ValueError(f"levels must be 0, 1 or 2. Received: {levels!r}")
 
     def logits(views):
         return model.predict(views, batch_size=batch_size, verbose=0).astype(np.float64)
 
-    def mirror_mean(views):
-        if level == 0:
-            return logits(views)
-        return 0.5 * (logits(views) + logits(np.ascontiguousarray(views[:, :, ::-1])))
+    def mirror(views):
+        return np.ascontiguousarray(views[:, :, ::-1])
 
-    result = mirror_mean(images)
-    if level == 2:
+    plain = logits(images)
+    result = {0: plain}
+    if max(levels) >= 1:
+        result[1] = 0.5 * (plain + logits(mirror(images)))
+    if max(levels) == 2:
         padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
         height, width = images.shape[1:3]
-        shifted = [padded[:, :height, :width], padded[:, 2:, 2:]]
-        result = 0.5 * result + 0.25 * sum(mirror_mean(np.ascontiguousarray(s)) for s in shifted)
-    return result
+        shifted = [padded[:, :height, :width], padded[:, 2:, 2:]]  # up-left, down-right
+        mirror_means = [0.5 * (logits(view) + logits(mirror(view))) for view in shifted]
+        result[2] = 0.5 * result[1] + 0.25 * sum(mirror_means)
+    return {level: result[level] for level in levels}
 
 
 @dataclasses.dataclass
@@ -606,60 +850,59 @@ class FastResult:
     seconds : float
         Training time, from the whitening to the last step (not the evaluation).
     recipe : FastRecipe
+    steps : int
+        Optimizer steps taken.
+    optimizer : keras.optimizers.Optimizer, optional
+        The optimizer trained with: :class:`FastSGD`, or Keras's loss-scaling
+        optimizer around it under ``mixed_float16``. (``model.optimizer`` is not set
+        when the images were fed through :class:`AugmentedImages`.)
     """
 
     model: object
     history: list
     seconds: float
     recipe: FastRecipe
+    steps: int = 0
+    optimizer: object = None
 
     def accuracy(self, images, labels, tta_level=None):
         """Accuracy on normalized ``images``, with the recipe's test-time augmentation
         unless ``tta_level`` says otherwise."""
         level = self.recipe.tta_level if tta_level is None else tta_level
-        logits = predict_tta(self.model, images, level)
-        return float(np.mean(logits.argmax(axis=1) == np.asarray(labels)))
+        return self.accuracies(images, labels, (level,))[level]
+
+    def accuracies(self, images, labels, levels=(0, 1, 2)):
+        """``{level: accuracy}`` for several test-time augmentation levels, each view of
+        the images predicted once (:func:`predict_tta_levels`)."""
+        logits = predict_tta_levels(self.model, images, levels)
+        labels = np.asarray(labels)
+        return {level: float(np.mean(z.argmax(axis=1) == labels)) for level, z in logits.items()}
 
 
-def train_fast(images, labels, recipe=None, seed=0, log=print):
-    """Train :func:`fast_cnn` with the whole recipe on normalized ``images``.
+def compile_fast(
+    trainer, model, recipe, steps_per_epoch, total_steps, lookahead=None, steps_per_execution=1
+):
+    """Compile ``trainer`` with the recipe's optimizer, loss and metric.
+
+    ``trainer`` is ``model`` itself, or a model that runs ``model`` after an input layer
+    (:class:`AugmentedImages`). The optimizer is :class:`FastSGD` on the
+    :class:`TriangularSchedule` of ``total_steps``, with the batch-normalization biases
+    on the second learning rate and the whitening bias stopped after
+    ``recipe.whiten_bias_epochs`` epochs of ``steps_per_epoch`` steps.
 
     Parameters
     ----------
-    images : numpy.ndarray
-        (N, 32, 32, 3) float32 images from :func:`normalize`.
-    labels : numpy.ndarray
-        (N,) integer class labels.
-    recipe : FastRecipe, optional
-    seed : int, default 0
-        Seeds the weights, the augmentation and the order of the batches.
-    log : callable or None, default print
-        Called with one line per epoch (loss, accuracy, elapsed time); None for quiet.
+    lookahead : Lookahead, optional
+        Run inside the optimizer's step (see :class:`FastSGD`).
+    steps_per_execution : int, default 1
+        Training steps per compiled call.
 
     Returns
     -------
-    FastResult
+    FastSGD
+        The optimizer (Keras wraps it in a loss-scaling optimizer under
+        ``mixed_float16``; this is the one inside).
     """
-    recipe = recipe or FastRecipe()
-    images = np.asarray(images, dtype=np.float32)
-    labels = np.asarray(labels)
-    if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(labels) != len(images):
-        raise ValueError(
-            "images must be (N, 32, 32, 3) with one label each. Received: "
-            f"images {images.shape}, labels {labels.shape}"
-        )
-    steps_per_epoch = len(images) // recipe.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f"need at least one batch of {recipe.batch_size} images")
-    total_steps = max(2, math.ceil(steps_per_epoch * recipe.epochs))
-    keras.utils.set_random_seed(seed)
-    rng = np.random.default_rng(seed)
-    targets = keras.utils.to_categorical(labels, 10).astype(np.float32)
-
-    start = time.perf_counter()
-    # 5,000 images chosen at random: a copy of CIFAR-10 may be sorted by class.
-    sample = rng.choice(len(images), size=min(5000, len(images)), replace=False)
-    model = fast_cnn(recipe, whitening_images=images[sample], seed=seed)
     settings = recipe.sgd_settings()
     biases = [
         layer.beta for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
@@ -677,23 +920,111 @@ def train_fast(images, labels, recipe=None, seed=0, log=print):
         scale=recipe.bias_scaler,
         scaled_l2=settings["bias_l2"],
         stop_after=stop_after,
+        lookahead=lookahead,
     )
-    model.compile(
+    trainer.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=recipe.label_smoothing
         ),
         metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
     )
-    callbacks = [Lookahead(total_steps)] if recipe.lookahead else []
-    augment = FlipTranslate(images, recipe.translate, recipe.flip, seed=seed)
+    return optimizer
+
+
+def train_fast(
+    images,
+    labels,
+    recipe=None,
+    seed=0,
+    log=print,
+    pipeline="device",
+    steps_per_execution=8,
+    network=None,
+):
+    """Train :func:`fast_cnn` with the whole recipe on normalized ``images``.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        (N, 32, 32, 3) float32 images from :func:`normalize`.
+    labels : numpy.ndarray
+        (N,) integer class labels.
+    recipe : FastRecipe, optional
+    seed : int, default 0
+        Seeds the weights, the augmentation and the order of the batches (each from its
+        own stream of ``numpy.random.SeedSequence(seed)``).
+    log : callable or None, default print
+        Called with one line per epoch (loss, accuracy, elapsed time); None for quiet.
+    pipeline : {"device", "host"}, default "device"
+        ``"device"``: the images go to the device once (:class:`AugmentedImages`), the
+        lookahead runs inside the optimizer's step, and ``steps_per_execution`` steps
+        run per compiled call: nothing on the host per step but a batch of indices.
+        ``"host"``: the readable reference: each epoch's augmented images are made in
+        NumPy (:class:`FlipTranslate`) and fed to ``fit``, and the lookahead runs as a
+        callback (it also averages batch normalization's running statistics).
+    steps_per_execution : int, default 8
+        Steps per compiled call (``"device"`` only).
+    network : callable, optional
+        Builds the model, with :func:`fast_cnn`'s signature ``(recipe,
+        whitening_images, seed)``; default :func:`fast_cnn`. (The overhead benchmark
+        passes a network that does almost no arithmetic.)
+
+    Returns
+    -------
+    FastResult
+    """
+    recipe = recipe or FastRecipe()
+    if pipeline not in PIPELINES:
+        raise ValueError(f"pipeline must be 'device' or 'host'. Received: pipeline={pipeline!r}")
+    positive_int(steps_per_execution, "steps_per_execution")
+    images = np.asarray(images, dtype=np.float32)
+    labels = np.asarray(labels)
+    if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(labels) != len(images):
+        raise ValueError(
+            "images must be (N, 32, 32, 3) with one label each. Received: "
+            f"images {images.shape}, labels {labels.shape}"
+        )
+    steps_per_epoch = len(images) // recipe.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"need at least one batch of {recipe.batch_size} images")
+    total_steps = max(2, math.ceil(steps_per_epoch * recipe.epochs))
+    keras.utils.set_random_seed(seed)
+    order_seed, augment_seed = np.random.SeedSequence(seed).spawn(2)
+    rng = np.random.default_rng(order_seed)
+    augment_seed = int(augment_seed.generate_state(1)[0])
+    targets = keras.utils.to_categorical(labels, 10).astype(np.float32)
+
+    start = time.perf_counter()
+    # 5,000 images chosen at random: a copy of CIFAR-10 may be sorted by class.
+    sample = rng.choice(len(images), size=min(5000, len(images)), replace=False)
+    model = (network or fast_cnn)(recipe, whitening_images=images[sample], seed=seed)
+    lookahead = Lookahead(total_steps) if recipe.lookahead else None
+    if pipeline == "device":
+        augment = AugmentedImages(images, recipe.translate, recipe.flip, seed=augment_seed)
+        trainer = keras.Sequential([keras.Input((), dtype="int32"), augment, model])
+        optimizer = compile_fast(
+            trainer, model, recipe, steps_per_epoch, total_steps, lookahead, steps_per_execution
+        )
+        callbacks = []
+    else:
+        augment = FlipTranslate(images, recipe.translate, recipe.flip, seed=augment_seed)
+        trainer = model
+        optimizer = compile_fast(trainer, model, recipe, steps_per_epoch, total_steps)
+        callbacks = [lookahead] if lookahead else []
     history = []
     done = 0
     for epoch in range(math.ceil(recipe.epochs)):
         steps = min(steps_per_epoch, total_steps - done)
         chosen = rng.permutation(len(images))[: steps * recipe.batch_size]
-        fitted = model.fit(
-            augment.epoch(epoch)[chosen],
+        if pipeline == "device":
+            augment.epoch.assign(epoch)
+            inputs = chosen.astype(np.int32)
+        else:
+            inputs = augment.epoch(epoch, chosen)
+        fitted = trainer.fit(
+            inputs,
             targets[chosen],
             batch_size=recipe.batch_size,
             epochs=1,
@@ -714,9 +1045,14 @@ def train_fast(images, labels, recipe=None, seed=0, log=print):
                 f"epoch {entry['epoch']:2d}/{math.ceil(recipe.epochs)}: loss {entry['loss']:.3f}, "
                 f"train accuracy {entry['accuracy']:.1%}, {entry['seconds']:.0f} s"
             )
-    for callback in callbacks:
-        callback.finish()
-    return FastResult(model, history, time.perf_counter() - start, recipe)
+    if pipeline == "device":
+        if lookahead:
+            optimizer.finish_lookahead()
+    elif lookahead:
+        lookahead.finish()
+    seconds = time.perf_counter() - start
+    steps = int(keras.ops.convert_to_numpy(trainer.optimizer.iterations))
+    return FastResult(model, history, seconds, recipe, steps, trainer.optimizer)
 
 
 @contextlib.contextmanager
