@@ -55,7 +55,7 @@ from cnnbook.runtime import (
     value_and_gradients,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "architecture",
