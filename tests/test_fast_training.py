@@ -229,7 +229,7 @@ def test_lookahead_inside_the_optimizer_equals_the_callback():
         model.compile(
             optimizer=optimizer,
             loss="categorical_crossentropy",
-            steps_per_execution=4 if inside else 1,
+            steps_per_execution=4 if inside and fast.backend() != "torch" else 1,
         )
         callbacks = [] if inside else [lookahead]
         model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)

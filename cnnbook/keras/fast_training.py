@@ -965,7 +965,8 @@ def train_fast(
         NumPy (:class:`FlipTranslate`) and fed to ``fit``, and the lookahead runs as a
         callback (it also averages batch normalization's running statistics).
     steps_per_execution : int, default 8
-        Steps per compiled call (``"device"`` only).
+        Steps per compiled call (``"device"`` only; Keras runs one step per call on
+        the PyTorch backend, whatever this says).
     network : callable, optional
         Builds the model, with :func:`fast_cnn`'s signature ``(recipe,
         whitening_images, seed)``; default :func:`fast_cnn`. (The overhead benchmark
@@ -979,6 +980,8 @@ def train_fast(
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be 'device' or 'host'. Received: pipeline={pipeline!r}")
     positive_int(steps_per_execution, "steps_per_execution")
+    if backend() == "torch":
+        steps_per_execution = 1  # Keras's PyTorch trainer refuses more
     images = np.asarray(images, dtype=np.float32)
     labels = np.asarray(labels)
     if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(labels) != len(images):
