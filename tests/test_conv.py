@@ -20,6 +20,7 @@ from cnnbook import (
     correlate2d,
     padding_amounts,
 )
+from cnnbook._windows import extent, window_view
 
 MODES = ("valid", "same", "full")
 
@@ -177,6 +178,34 @@ def test_conv2d_dtypes(rng):
     assert conv2d(np.ones((1, 3, 3, 1)), kernel).dtype == np.float64
 
 
+@pytest.mark.parametrize(
+    ("x_dtype", "kernel_dtype", "bias_dtype", "expected"),
+    [
+        (np.float32, np.float32, None, np.float32),
+        (np.float64, np.float32, None, np.float64),
+        (np.int64, np.float32, None, np.float64),
+        (np.float32, np.float32, np.float32, np.float32),
+        (np.float32, np.float32, np.float64, np.float64),
+        (np.float64, np.float64, np.float32, np.float64),
+        (np.float32, np.float32, np.int64, np.float64),
+    ],
+)
+def test_conv2d_computes_in_the_dtype_that_x_kernel_and_bias_promote_to(
+    rng, x_dtype, kernel_dtype, bias_dtype, expected
+):
+    x = rng.integers(-3, 4, size=(2, 5, 6, 2)).astype(x_dtype)
+    kernel = rng.normal(size=(3, 2, 2, 4)).astype(kernel_dtype)
+    bias = None if bias_dtype is None else rng.integers(-3, 4, size=4).astype(bias_dtype)
+    result = conv2d(x, kernel, bias)
+    assert result.dtype == expected
+    # Every window times the kernel, in float64.
+    windows = np.lib.stride_tricks.sliding_window_view(x.astype(float), (3, 2), axis=(1, 2))
+    want = np.einsum("bijcmn,mnco->bijo", windows, kernel.astype(float))
+    if bias is not None:
+        want += bias
+    np.testing.assert_allclose(result, want, rtol=1e-5, atol=1e-5)
+
+
 def test_nan_reaches_exactly_the_outputs_whose_window_holds_it():
     x = np.zeros((1, 6, 6, 1))
     x[0, 2, 3, 0] = np.nan
@@ -322,6 +351,38 @@ def test_conv_output_size_bad_input(arguments, error):
         conv_output_size(*arguments)
 
 
+def test_padding_amounts_defaults_are_stride_1_no_padding_and_no_dilation():
+    assert padding_amounts(6, 3) == (0, 0)  # "valid"
+    # "same" at stride 1 keeps 6 outputs: 6 + total - 3 + 1 = 6, so 2 zeros, one each side
+    # (stride 2 would need 3 outputs: 1 zero, after).
+    assert padding_amounts(6, 3, padding="same") == (1, 1)
+    # "full" adds the kernel's extent less one: 3 taps side by side span 3 cells.
+    assert padding_amounts(6, 3, padding="full") == (2, 2)
+
+
+# ---- window arithmetic shared by convolution and pooling (cnnbook._windows) ----------
+
+
+def test_extent_is_the_span_from_the_first_tap_to_the_last():
+    for kernel_size, dilation in [(1, 1), (3, 1), (3, 2), (2, 4)]:
+        taps = np.arange(kernel_size) * dilation  # the cells the taps read, from 0
+        assert extent(kernel_size, dilation) == taps[-1] + 1
+    assert extent(3) == 3  # taps side by side unless dilated
+
+
+def test_window_view_lists_only_the_windows_of_out_shape(rng):
+    padded = rng.normal(size=(2, 7, 6, 3))
+    strides, dilations = (1, 2), (2, 1)
+    (s_h, s_w), (d_h, d_w) = strides, dilations
+    window_shape = (2, 3)  # extents 3 and 3
+    out_shape = (2, 1)  # fewer windows than fit: 5 along the height, 2 along the width
+    view = window_view(padded, window_shape, strides, out_shape, dilations)
+    want = np.empty((2, *out_shape, 3, *window_shape))
+    for i, j, m, n in itertools.product(*map(range, out_shape + window_shape)):
+        want[:, i, j, :, m, n] = padded[:, s_h * i + d_h * m, s_w * j + d_w * n, :]
+    np.testing.assert_array_equal(view, want)
+
+
 # ---- every error message, word for word: what was received, and what was expected ------
 
 X_8, KERNEL_8 = np.zeros((2, 8, 8, 3)), np.zeros((3, 3, 3, 4))
@@ -364,9 +425,22 @@ TWO_PAIRS = "a tuple of 2 ints, or a tuple of 2 (before, after) pairs"
         (lambda: conv1d(np.zeros((1, 5, 1)), np.zeros((7, 1, 1)), padding=(0, 1)), ValueError,
          "kernel width 7 (dilated extent 7) is larger than the padded input width 6 "
          "(x.shape=(1, 5, 1), kernel.shape=(7, 1, 1), padding=(0, 1), dilation=1)"),
+        (lambda: conv1d(np.zeros((1, 5, 1)), np.zeros((8, 1, 1)), padding=(2, 0)), ValueError,
+         "kernel width 8 (dilated extent 8) is larger than the padded input width 7 "
+         "(x.shape=(1, 5, 1), kernel.shape=(8, 1, 1), padding=(2, 0), dilation=1)"),
+        (lambda: conv1d(np.zeros((1, 5, 3)), np.zeros((2, 4, 6))), ValueError,
+         "kernel has 4 input channels but x has 3 (x.shape=(1, 5, 3), kernel.shape=(2, 4, 6))"),
         (lambda: conv3d(np.zeros((1, 4, 4, 4, 1)), np.zeros((5, 1, 1, 1, 1))), ValueError,
          "kernel depth 5 (dilated extent 5) is larger than the padded input depth 4 "
          "(x.shape=(1, 4, 4, 4, 1), kernel.shape=(5, 1, 1, 1, 1), padding='valid', dilation=1)"),
+        (lambda: conv_output_size(0, 3), ValueError,
+         "size must be positive. Received: size=0"),
+        (lambda: conv_output_size(5, 0), ValueError,
+         "kernel_size must be positive. Received: kernel_size=0"),
+        (lambda: conv_output_size(5, 3, 0), ValueError,
+         "stride must be positive. Received: stride=0"),
+        (lambda: conv_output_size(5, 3, 1, "valid", 0), ValueError,
+         "dilation must be positive. Received: dilation=0"),
         (lambda: padding_amounts(5, 3, 1, "half"), ValueError,
          "padding must be one of ('valid', 'same', 'full'), an int or a pair of ints. "
          "Received: padding='half'"),

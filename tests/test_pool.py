@@ -129,6 +129,9 @@ def test_integer_input_is_pooled_as_floats():
     result = avg_pool2d(np.arange(16).reshape(1, 4, 4, 1))
     assert result.dtype == np.float64
     np.testing.assert_allclose(result[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
+    result = max_pool2d(np.arange(16).reshape(1, 4, 4, 1))
+    assert result.dtype == np.float64
+    np.testing.assert_array_equal(result[0, :, :, 0], [[5.0, 7.0], [13.0, 15.0]])
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ code (no test can tell them apart).
 Everything lives outside `.venv`: mutmut and cnnbook's test extra with TensorFlow go into
 `.venv-mutation` (built once, rebuilt when pyproject.toml or the pin changes), and the
 work folder is `_build/mutation/`. `make mutation` runs this; it is not part of
-`make test` (it takes hours on two cores: benchmarks/mutation.md), a weekly workflow runs it
+`make test` (over an hour at half a core: benchmarks/mutation.md), a weekly workflow runs it
 (.github/workflows/mutation.yml). Exits 1 when the score is below --fail-under.
 
 TensorFlow's thread pools do not survive a fork, and mutmut forks a process per mutant:
