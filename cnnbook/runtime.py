@@ -386,11 +386,13 @@ def precision(gpus=None, cpu_bfloat16=False):
         As returned by :func:`visible_gpus` (default: ask the Keras backend). Not
         consulted when ``CNNBOOK_PRECISION`` is set.
     cpu_bfloat16 : bool, default False
-        Without a GPU, ``"mixed_bfloat16"`` where it is faster: on TensorFlow, on a
-        processor with bfloat16 instructions (:func:`cpu_has_bfloat16`). A network
-        whose convolutions are large enough gains (chapter 9d's trains in about half
-        the time); a small one does not, so each chapter asks for it or not. JAX's CPU
-        backend gains nothing from it (``benchmarks/bench_precision.py``).
+        Without a GPU, ``"mixed_bfloat16"``: on TensorFlow, on a processor with
+        bfloat16 instructions (:func:`cpu_has_bfloat16`). For a chapter whose network
+        trains faster so; whether it does depends on the processor and the network
+        (on an AMD EPYC, 9d's network trained in half the time; on an Intel Xeon with
+        the same instructions it took two to three times as long:
+        ``benchmarks/bench_precision.py --chapters``), so each chapter asks for it or
+        not. JAX's CPU backend gains nothing from it.
 
     Returns
     -------
