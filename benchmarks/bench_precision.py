@@ -1,25 +1,50 @@
-"""Seconds per training step of a small CNN in float32, mixed_float16 and mixed_bfloat16.
+"""Time per training step in float32 and 16-bit precision: a small CNN, or each chapter's network.
 
     python benchmarks/bench_precision.py [--steps 5] [--batch-size 256]
     KERAS_BACKEND=jax python benchmarks/bench_precision.py
+    python benchmarks/bench_precision.py --chapters [9b 9d ...] [--steps 10] [--min-seconds 3]
+    python benchmarks/bench_precision.py --chapters --json PATH
 
-Why `make test-precision` runs float16 on JAX and bfloat16 on TensorFlow: on a CPU,
-TensorFlow emulates float16 (and runs bfloat16 natively where the processor has
-AVX-512 BF16). Each policy runs in a fresh process (Keras's global policy, and the
-backend's compiled functions, belong to a process); each times ``--steps`` training
-steps after one that compiles, and prints the processor time and the wall-clock time
-per step, with the ratio of processor time to float32's.
+Without ``--chapters``: a small CNN in float32, mixed_float16 and mixed_bfloat16, on the
+backend ``KERAS_BACKEND`` names. Why `make test-precision` runs float16 on JAX and
+bfloat16 on TensorFlow: on a CPU, TensorFlow emulates float16 (and runs bfloat16
+natively where the processor has AVX-512 BF16). Each policy runs in a fresh process
+(Keras's global policy, and the backend's compiled functions, belong to a process);
+each times ``--steps`` training steps after one that compiles, and prints the processor
+time and the wall-clock time per step, with the ratio of processor time to float32's.
+
+With ``--chapters``: where ``cnnbook.runtime.use_precision(cpu_bfloat16=True)`` pays off.
+A CPU with bfloat16 instructions does not train every network faster in mixed_bfloat16,
+so each chapter that trains with Keras (4, 9a, 9b, 9d, 10, 11) should ask for it only
+if its own network gains. For each chapter's network (all, or the chapters named), at
+the batch size the chapter trains with, with its optimizer and loss (in chapter 9d
+also the augmentation and the lookahead inside its step), this times one training step
+(``train_on_batch`` on a fixed batch of random data, after one step that compiles) on
+TensorFlow, in float32 and in mixed_bfloat16, each in a fresh process: the median over
+at least ``--steps`` steps and ``--min-seconds`` seconds (a small network's steps take
+milliseconds), of processor time and of wall-clock time. The ratio is bfloat16's
+wall-clock time over float32's: "faster" below 1. ``--json PATH`` also writes the table
+as JSON (``benchmarks/results/precision_chapters_cpu.json``). Accuracy is not measured
+here: a chapter that turns bfloat16 on checks its band in full mode
+(``cnnbook.expect_accuracy``).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.metadata
 import json
+import math
+import os
+import platform
+import statistics
 import subprocess
 import sys
 import time
 
 POLICIES = ["float32", "mixed_float16", "mixed_bfloat16"]
+CHAPTER_POLICIES = ["float32", "mixed_bfloat16"]
 
 
 def time_policy(policy, steps, batch_size):
@@ -57,22 +82,336 @@ def time_policy(policy, steps, batch_size):
     }
 
 
+# --------------------------------------------------------------------------------------
+# Each chapter's training network: built and compiled as its notebook's full-mode run
+# does, with a batch of random data of the shape it trains on. Each returns
+# (model, inputs, targets); Keras's global policy is already set.
+# --------------------------------------------------------------------------------------
+
+
+def _images(batch_size, rng):
+    """Random 32x32 RGB images in [0, 1], as the chapters scale CIFAR-10."""
+    return rng.random((batch_size, 32, 32, 3), dtype="float32")
+
+
+def chapter_04(keras, batch_size, rng):
+    """Chapter 4's network, built in its notebook: Adam, integer labels."""
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(32, 32, 3)),
+            layers.Conv2D(32, (5, 5), padding="same", activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(64, (3, 3), padding="same", activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model, _images(batch_size, rng), rng.integers(0, 10, batch_size)
+
+
+def _one_hot(keras, batch_size, rng):
+    return keras.utils.to_categorical(rng.integers(0, 10, batch_size), 10)
+
+
+def chapter_09a(keras, batch_size, rng):
+    """Chapter 9a: ``tutorial_cnn()`` compiled as the tutorial meant (SGD, one-hot labels)."""
+    from cnnbook.keras.models import tutorial_cnn
+
+    return tutorial_cnn(), _images(batch_size, rng), _one_hot(keras, batch_size, rng)
+
+
+def chapter_09b(keras, batch_size, rng):
+    """Chapter 9b's final run: ``improved_cnn()`` (augmentation inside the model), SGD on a
+    warm-up and cosine schedule over 15 epochs of 45,000 images, label smoothing 0.2."""
+    from cnnbook.keras.models import improved_cnn
+    from cnnbook.keras.training import sgd_warmup_cosine
+
+    model = improved_cnn()
+    steps = 15 * math.ceil(45_000 / batch_size)
+    model.compile(
+        optimizer=sgd_warmup_cosine(0.2, total_steps=steps),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.2),
+        metrics=["accuracy"],
+    )
+    return model, _images(batch_size, rng), _one_hot(keras, batch_size, rng)
+
+
+def chapter_09d(keras, batch_size, rng):
+    """Chapter 9d's run (``train_fast`` with the recipe's 64-256-256 widths, 9.9 epochs): the
+    step it compiles, which looks the images up by index and augments them
+    (``AugmentedImages``), then trains ``fast_cnn`` with ``FastSGD`` and its lookahead."""
+    from cnnbook.keras import fast_training as fast
+
+    recipe = fast.FastRecipe(epochs=9.9, widths=(64, 256, 256), batch_size=batch_size)
+    images = rng.standard_normal((batch_size, 32, 32, 3), dtype="float32")  # normalized
+    model = fast.fast_cnn(recipe, whitening_images=images)
+    steps_per_epoch = 50_000 // batch_size
+    total_steps = math.ceil(steps_per_epoch * recipe.epochs)
+    augment = fast.AugmentedImages(images, recipe.translate, recipe.flip, seed=0)
+    trainer = keras.Sequential([keras.Input((), dtype="int32"), augment, model])
+    lookahead = fast.Lookahead(total_steps)
+    fast.compile_fast(trainer, model, recipe, steps_per_epoch, total_steps, lookahead)
+    indices = rng.permutation(batch_size).astype("int32")
+    return trainer, indices, _one_hot(keras, batch_size, rng)
+
+
+def chapter_10_waves(keras, batch_size, rng):
+    """Chapter 10's 1-D network on 128-sample waves (its default settings), Adam."""
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(128, 1)),
+            layers.Conv1D(16, 5, activation="relu"),
+            layers.MaxPooling1D(pool_size=2),
+            layers.Conv1D(16, 5, activation="relu"),
+            layers.GlobalMaxPooling1D(),
+            layers.Dense(4, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    waves = rng.standard_normal((batch_size, 128, 1), dtype="float32")
+    return model, waves, rng.integers(0, 4, batch_size)
+
+
+def chapter_10_images(keras, batch_size, rng):
+    """Chapter 10's CIFAR-10 network with its default settings (2x2 pools, 3x3 kernels,
+    32 and 64 filters), Adam."""
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(32, 32, 3)),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model, _images(batch_size, rng), rng.integers(0, 10, batch_size)
+
+
+def chapter_11(keras, batch_size, rng):
+    """Chapter 11's baseline network (its variants change a layer or a setting), Adam,
+    with the cross-entropy as an extra metric as the chapter compiles it."""
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(32, 32, 3)),
+            layers.Conv2D(32, (3, 3), padding="same", activation="relu"),
+            layers.Dropout(0.0),
+            layers.Conv2D(32, (3, 3), padding="valid", activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Flatten(),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.0),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    crossentropy = keras.metrics.SparseCategoricalCrossentropy(name="crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", crossentropy],
+    )
+    return model, _images(batch_size, rng), rng.integers(0, 10, batch_size)
+
+
+# key: (chapter, network, batch size of the chapter's full-mode run, builder)
+CHAPTERS = {
+    "4": ("4", "notebook's 2-conv CNN", 64, chapter_04),
+    "9a": ("9a", "tutorial_cnn", 512, chapter_09a),
+    "9b": ("9b", "improved_cnn", 256, chapter_09b),
+    "9d": ("9d", "fast_cnn 64-256-256", 1024, chapter_09d),
+    "10-waves": ("10", "wave_network (1-D)", 64, chapter_10_waves),
+    "10-images": ("10", "image_network", 64, chapter_10_images),
+    "11": ("11", "network() baseline", 64, chapter_11),
+}
+
+
+def time_chapter(key, policy, steps, min_seconds):
+    """Median processor and wall seconds of one training step of a chapter's network,
+    over at least ``steps`` steps and at least ``min_seconds`` of them."""
+    import numpy as np
+
+    import cnnbook
+
+    keras = cnnbook.import_keras()
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(0)
+    _, _, batch_size, build = CHAPTERS[key]
+    model, inputs, targets = build(keras, batch_size, np.random.default_rng(0))
+    model.train_on_batch(inputs, targets)  # compiles
+    processor, wall = [], []
+    while len(wall) < steps or sum(wall) < min_seconds:
+        started_processor, started_wall = time.process_time(), time.perf_counter()
+        model.train_on_batch(inputs, targets)  # returns the loss as NumPy: waits for it
+        processor.append(time.process_time() - started_processor)
+        wall.append(time.perf_counter() - started_wall)
+    return {
+        "key": key,
+        "policy": policy,
+        "backend": keras.backend.backend(),
+        "processor": statistics.median(processor),
+        "wall": statistics.median(wall),
+        "steps": len(wall),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# The parent process: one child per measurement, then the table
+# --------------------------------------------------------------------------------------
+
+
+def run_child(arguments, env=None):
+    """Run this script with ``arguments`` in a fresh Python; return its last line as JSON."""
+    command = [sys.executable, __file__, *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def cpu_model():
+    """The processor's name, from /proc/cpuinfo where there is one."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
+            for line in file:
+                name, _, value = line.partition(":")
+                if name.strip() in ("model name", "Model", "Hardware"):
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def chosen_chapters(names):
+    """The keys of CHAPTERS that ``names`` select ("10" selects both of chapter 10's)."""
+    if not names:
+        return list(CHAPTERS)
+    keys = [key for key in CHAPTERS if key in names or CHAPTERS[key][0] in names]
+    unknown = set(names) - set(CHAPTERS) - {chapter for chapter, *_ in CHAPTERS.values()}
+    if unknown:
+        raise SystemExit(f"unknown chapters {sorted(unknown)}; known: {', '.join(CHAPTERS)}")
+    return keys
+
+
+def compare_chapters(names, steps, min_seconds, json_path=None):
+    """Time each chosen chapter in float32 and mixed_bfloat16; print (and save) the table."""
+    from cnnbook.runtime import cpu_has_bfloat16
+
+    keys = chosen_chapters(names)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    versions = {name: importlib.metadata.version(name) for name in ("tensorflow", "keras")}
+    native = cpu_has_bfloat16()
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; cpu_has_bfloat16(): {native}")
+    print(
+        f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}: one training step "
+        f"(train_on_batch): the median of at least {steps} steps and {min_seconds:g} s, "
+        "after one that compiles"
+    )
+    print(f"{'':<35}{'float32 ms/step':>20}{'bfloat16 ms/step':>20}")
+    header = f"{'chapter':<8}{'network':<22}{'batch':>5}" + f"{'processor':>11}{'wall':>9}" * 2
+    print(f"{header}{'ratio':>7}  bfloat16")
+    rows = []
+    for key in keys:
+        chapter, network, batch_size, _ = CHAPTERS[key]
+        times = {}
+        for policy in CHAPTER_POLICIES:
+            arguments = ["--chapter", key, "--policy", policy, "--steps", str(steps)]
+            arguments += ["--min-seconds", str(min_seconds)]
+            times[policy] = run_child(arguments, env)
+        ratio = times["mixed_bfloat16"]["wall"] / times["float32"]["wall"]
+        verdict = "faster" if ratio < 1 else "slower"
+        row = {"chapter": chapter, "network": network, "batch_size": batch_size}
+        for policy in CHAPTER_POLICIES:
+            row[policy] = {
+                "processor_ms": round(times[policy]["processor"] * 1e3, 2),
+                "wall_ms": round(times[policy]["wall"] * 1e3, 2),
+                "steps": times[policy]["steps"],
+            }
+        row.update(ratio=round(ratio, 3), bfloat16=verdict)
+        rows.append(row)
+        cells = "".join(
+            f"{row[policy]['processor_ms']:>11.1f}{row[policy]['wall_ms']:>9.1f}"
+            for policy in CHAPTER_POLICIES
+        )
+        print(f"{chapter:<8}{network:<22}{batch_size:>5}{cells}{ratio:>7.2f}  {verdict}")
+        sys.stdout.flush()
+    if json_path:
+        table = {
+            "date": datetime.date.today().isoformat(),
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "cpu_has_bfloat16": native,
+            "backend": "tensorflow",
+            **versions,
+            "measure": (
+                f"median time of one train_on_batch step, over at least {steps} steps and "
+                f"{min_seconds:g} s, after one that compiles"
+            ),
+            "ratio": "mixed_bfloat16 wall time / float32 wall time",
+            "rows": rows,
+        }
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w", encoding="utf-8") as file:
+            json.dump(table, file, indent=2)
+            file.write("\n")
+        print(f"written: {json_path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per policy")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--steps", type=int, help="timed steps per policy (default 5; 10 with --chapters)"
+    )
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=3.0,
+        help="with --chapters: time more steps until they take this long (default 3)",
+    )
+    parser.add_argument("--batch-size", type=int, default=256, help="the small CNN's batch")
+    parser.add_argument(
+        "--chapters",
+        nargs="*",
+        metavar="CHAPTER",
+        help="time each chapter's network instead (all, or those named: 4 9a 9b 9d 10 11)",
+    )
+    parser.add_argument("--json", metavar="PATH", help="with --chapters: write the table here")
     parser.add_argument("--policy", choices=POLICIES, help=argparse.SUPPRESS)  # one process
+    parser.add_argument("--chapter", choices=list(CHAPTERS), help=argparse.SUPPRESS)  # one
     args = parser.parse_args(argv)
+    if args.json and args.chapters is None:
+        parser.error("--json needs --chapters")
+    if args.policy and args.chapter:
+        print(json.dumps(time_chapter(args.chapter, args.policy, args.steps, args.min_seconds)))
+        return
+    if args.chapters is not None:
+        compare_chapters(args.chapters, args.steps or 10, args.min_seconds, args.json)
+        return
+    steps = args.steps or 5
     if args.policy:
-        print(json.dumps(time_policy(args.policy, args.steps, args.batch_size)))
+        print(json.dumps(time_policy(args.policy, steps, args.batch_size)))
         return
     results = []
     for policy in POLICIES:
-        command = [sys.executable, __file__, "--policy", policy, "--steps", str(args.steps)]
-        command += ["--batch-size", str(args.batch_size)]
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        results.append(json.loads(output.splitlines()[-1]))
-    print(f"small CNN, batch {args.batch_size}, {args.steps} steps, on {results[0]['backend']}")
+        arguments = ["--policy", policy, "--steps", str(steps)]
+        results.append(run_child(arguments + ["--batch-size", str(args.batch_size)]))
+    print(f"small CNN, batch {args.batch_size}, {steps} steps, on {results[0]['backend']}")
     print(f"{'policy':<16}{'processor':>12}{'wall':>12}{'ratio':>8}")
     for result in results:
         ratio = result["processor"] / results[0]["processor"]

@@ -390,9 +390,9 @@ def precision(gpus=None, cpu_bfloat16=False):
         bfloat16 instructions (:func:`cpu_has_bfloat16`). For a chapter whose network
         trains faster so; whether it does depends on the processor and the network
         (on an AMD EPYC, 9d's network trained in half the time; on an Intel Xeon with
-        the same instructions it took two to three times as long:
-        ``benchmarks/bench_precision.py --chapters``), so each chapter asks for it or
-        not. JAX's CPU backend gains nothing from it.
+        the same instructions each step took 1.7 times as long, and every chapter's
+        network was slower: ``benchmarks/bench_precision.py --chapters``), so each
+        chapter asks for it or not. JAX's CPU backend gains nothing from it.
 
     Returns
     -------
