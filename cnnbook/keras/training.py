@@ -321,7 +321,9 @@ def predict_with_flip(model, dataset):
 
     A network trained with random horizontal flips has learned that a mirrored
     horse is still a horse; asking it about both views and averaging is a cheap
-    ensemble (*test-time augmentation*) that costs one more forward pass.
+    ensemble (*test-time augmentation*) that costs one more forward pass. This is level 1
+    of :func:`cnnbook.keras.fast_training.predict_tta`, the package's one test-time
+    augmentation, applied batch by batch to a dataset.
 
     Parameters
     ----------
@@ -332,19 +334,13 @@ def predict_with_flip(model, dataset):
     Returns
     -------
     numpy.ndarray, shape (N, classes)
+        The model's outputs (probabilities, for a softmax output) averaged over the two
+        views, in float64.
     """
+    from cnnbook.keras.fast_training import predict_tta
+
     if isinstance(dataset, keras.utils.PyDataset):
-        probabilities = []
-        for index in range(len(dataset)):
-            images = dataset[index][0]
-            both = [model.predict_on_batch(view) for view in (images, images[:, :, ::-1])]
-            probabilities.append((np.asarray(both[0]) + np.asarray(both[1])) / 2)
-        return np.concatenate(probabilities)
-    tf = import_tensorflow()
-
-    def images_only(*batch):
-        return batch[0]
-
-    images = dataset.map(images_only)
-    mirrored = images.map(lambda batch: tf.reverse(batch, axis=[2]))
-    return (model.predict(images, verbose=0) + model.predict(mirrored, verbose=0)) / 2
+        batches = (dataset[index][0] for index in range(len(dataset)))
+    else:
+        batches = (batch[0] for batch in dataset)
+    return np.concatenate([predict_tta(model, np.asarray(images), level=1) for images in batches])
