@@ -294,7 +294,7 @@ def views_of(method, images, flip, epochs, seed=0):
     layer = fast.AugmentedImages(images, translate=2, flip=flip, seed=seed)
     views = []
     for epoch in range(epochs):
-        layer.epoch.assign(epoch)
+        layer.start_epoch(epoch)
         indices = np.arange(len(images), dtype="int32")
         views.append(keras.ops.convert_to_numpy(layer(indices, training=True)))
     return views
@@ -343,6 +343,24 @@ def test_both_pipelines_draw_the_same_distribution_of_views(method, flip):
         assert changed == 1.0
     else:
         assert 0.4 < changed < 0.6 and 0.4 < mirrored.mean() < 0.6
+
+
+@pytest.mark.parametrize("flip", ["alternating", "random", "none"])
+def test_both_pipelines_show_the_same_views_for_the_same_seed(flip):
+    """Each image's view is drawn per image and epoch, so the in-step layer shows
+    FlipTranslate's views exactly, whatever order or batches the indices come in."""
+    images = np.random.default_rng(10).normal(size=(50, 8, 8, 3)).astype("float32")
+    host = fast.FlipTranslate(images, translate=2, flip=flip, seed=4)
+    layer = fast.AugmentedImages(images, translate=2, flip=flip, seed=4)
+    order = np.random.default_rng(11).permutation(50)
+    for epoch in range(3):
+        layer.start_epoch(epoch)
+        halves = [
+            layer(order[:20].astype("int32"), training=True),
+            layer(order[20:].astype("int32"), training=True),
+        ]
+        device = np.concatenate([keras.ops.convert_to_numpy(half) for half in halves])
+        np.testing.assert_array_equal(device, host.epoch(epoch, order))
 
 
 def test_augmented_images_outside_training_are_the_images():

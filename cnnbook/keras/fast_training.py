@@ -617,16 +617,48 @@ class Lookahead(keras.callbacks.Callback):
             self.pull(1.0)
 
 
+class _Views:
+    """Which view of each image an epoch shows: its shift and whether it is mirrored.
+
+    Drawn on the host, once per epoch and per image (a few hundred kilobytes for
+    CIFAR-10), from one generator: so the NumPy augmentation and the in-step one show the
+    same views for the same seed, and a batch split across devices gets the views the
+    whole batch would have had. Shifts are ``0 .. 2 * translate`` (the crop's corner in
+    the padded image). With ``flip="alternating"`` (airbench's), a random half of the
+    images starts mirrored and every image switches each epoch.
+    """
+
+    def __init__(self, count, translate, flip, seed):
+        _check_flip(flip)
+        _check_count("translate", translate)
+        self.rng = np.random.default_rng(seed)
+        self.count = int(count)
+        self.translate = int(translate)
+        self.flip = flip
+        self.first_mirrored = self.rng.random(count) < 0.5 if flip == "alternating" else None
+
+    def epoch(self, index):
+        """``(shifts, mirrored)`` of epoch ``index``: (N, 2) ints and (N,) booleans."""
+        shifts = self.rng.integers(0, 2 * self.translate + 1, size=(self.count, 2))
+        if self.flip == "alternating":
+            mirrored = self.first_mirrored ^ (index % 2 == 1)
+        elif self.flip == "random":
+            mirrored = self.rng.random(self.count) < 0.5
+        else:
+            mirrored = np.zeros(self.count, dtype=bool)
+        return shifts, mirrored
+
+
 class FlipTranslate:
     """Per-epoch augmented copies of a training set, in NumPy: flips and translations.
 
     The readable reference of the augmentation (:class:`AugmentedImages` computes the
-    same inside the compiled training step). The images are padded once by
+    same views inside the compiled training step). The images are padded once by
     ``translate`` pixels (reflected); each epoch takes a random ``H x W`` crop of every
-    image, grouping images by shift so that each group is one slice. With
-    ``flip="alternating"`` (airbench's), a random half of the images is flipped once at
-    the start and *every* image is flipped on odd epochs: each image is seen both ways
-    round in every two epochs, which a fresh coin per epoch does not guarantee.
+    image, mirrored or not, grouping images by view so that each group is one slice.
+    With ``flip="alternating"`` (airbench's), a random half of the images starts
+    mirrored and *every* image switches each epoch: each image is seen both ways round
+    in every two epochs, which a fresh coin per epoch does not guarantee.
 
     Parameters
     ----------
@@ -638,14 +670,10 @@ class FlipTranslate:
     """
 
     def __init__(self, images, translate=2, flip="alternating", seed=0):
-        _check_flip(flip)
-        _check_count("translate", translate)
-        self.rng = np.random.default_rng(seed)
-        self.translate = int(translate)
+        self.views = _Views(len(images), translate, flip, seed)
+        self.translate = self.views.translate
         self.flip = flip
         self.shape = images.shape
-        if flip == "alternating":
-            images = _flip_some(images, self.rng.random(len(images)) < 0.5)
         pad = self.translate
         self.padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
 
@@ -656,34 +684,35 @@ class FlipTranslate:
         all, in order); the views are written once, straight into the result.
         """
         order = np.arange(self.shape[0]) if order is None else np.asarray(order)
+        shifts, mirrored = self.views.epoch(index)
+        shifts, mirrored = shifts[order], mirrored[order]
         _, height, width, _ = self.shape
-        pad = self.translate
-        shifts = self.rng.integers(0, 2 * pad + 1, size=(len(order), 2))
-        if self.flip == "alternating" and index % 2 == 1:
-            padded = self.padded[:, :, ::-1]  # a mirrored crop is a crop of the mirror
-            shifts[:, 1] = 2 * pad - shifts[:, 1]
-        else:
-            padded = self.padded
+        last = 2 * self.translate
         out = np.empty((len(order), *self.shape[1:]), dtype=self.padded.dtype)
-        for dy in range(2 * pad + 1):
-            for dx in range(2 * pad + 1):
-                chosen = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
-                out[chosen] = padded[order[chosen], dy : dy + height, dx : dx + width]
-        if self.flip == "random":
-            flipped = np.flatnonzero(self.rng.random(len(order)) < 0.5)
-            out[flipped] = out[flipped, :, ::-1]
+        for mirror in (False, True):
+            # A mirrored crop is a crop of the mirrored image, its column offset mirrored.
+            padded = self.padded[:, :, ::-1] if mirror else self.padded
+            for dy in range(last + 1):
+                for dx in range(last + 1):
+                    chosen = np.flatnonzero(
+                        (shifts[:, 0] == dy) & (shifts[:, 1] == dx) & (mirrored == mirror)
+                    )
+                    column = last - dx if mirror else dx
+                    out[chosen] = padded[order[chosen], dy : dy + height, column : column + width]
         return out
 
 
 class AugmentedImages(keras.layers.Layer):
     """The training images on the device, looked up by index and augmented in the step.
 
-    :class:`FlipTranslate`'s augmentation as a Keras layer, in ``keras.ops`` and
-    ``keras.random`` (every backend): the images go to the device once, as a
-    non-trainable variable, and the model that trains starts with this layer, so the
-    lookup, the random translation and the flip run inside the compiled training step.
-    Its input is a batch of indices into ``images``; in training it returns their
-    augmented views, otherwise the images as they are.
+    :class:`FlipTranslate`'s augmentation as a Keras layer, in ``keras.ops`` (every
+    backend): the images go to the device once, as a non-trainable variable, and the
+    model that trains starts with this layer, so the lookup, the translation and the
+    flip run inside the compiled training step. Its input is a batch of indices into
+    ``images``; in training it returns their augmented views, otherwise the images as
+    they are. Call :meth:`start_epoch` before each epoch: it draws every image's view
+    for that epoch on the host (the same views as :class:`FlipTranslate` with the same
+    seed) and sends them to the device, a few hundred kilobytes.
 
     Parameters
     ----------
@@ -692,8 +721,6 @@ class AugmentedImages(keras.layers.Layer):
     translate : int, default 2
         Largest shift, in pixels, reflected at the border.
     flip : {"alternating", "random", "none"}
-        As for :class:`FlipTranslate`; "alternating" reads the epoch from
-        :attr:`epoch`, which the training loop sets (``layer.epoch.assign(k)``).
     seed : int, default 0
     """
 
@@ -702,19 +729,15 @@ class AugmentedImages(keras.layers.Layer):
         # float32 (casting the whole variable to 16 bits every step would cost more
         # than the step's lookup); the model casts the batch.
         super().__init__(dtype="float32", autocast=False, **kwargs)
-        _check_flip(flip)
-        _check_count("translate", translate)
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4:
             raise ValueError(f"images must have shape (N, H, W, C). Received: {images.shape}")
         if images.shape[0] * images.shape[1] * images.shape[2] >= 2**31:
             raise ValueError(f"too many pixels to index in int32: {images.shape}")
-        if translate >= min(images.shape[1:3]):
+        self.views = _Views(len(images), translate, flip, seed)
+        if self.views.translate >= min(images.shape[1:3]):
             raise ValueError(f"translate must be below the image size. Received: {translate}")
-        rng = np.random.default_rng(seed)
-        if flip == "alternating":
-            images = _flip_some(images, rng.random(len(images)) < 0.5)
-        self.translate = int(translate)
+        self.translate = self.views.translate
         self.flip = flip
         self.images = self.add_weight(
             shape=images.shape,
@@ -722,10 +745,26 @@ class AugmentedImages(keras.layers.Layer):
             trainable=False,
             name="images",
         )
-        self.epoch = self.add_weight(
-            shape=(), initializer="zeros", dtype="int32", trainable=False, name="epoch"
+        self.shifts = self.add_weight(
+            shape=(len(images), 2),
+            initializer="zeros",
+            dtype="int32",
+            trainable=False,
+            name="shifts",
         )
-        self.seed_generator = keras.random.SeedGenerator(int(rng.integers(2**31)))
+        self.mirrored = self.add_weight(
+            shape=(len(images),),
+            initializer="zeros",
+            dtype="int32",
+            trainable=False,
+            name="mirrored",
+        )
+
+    def start_epoch(self, index):
+        """Draw each image's view for epoch ``index`` and send them to the device."""
+        shifts, mirrored = self.views.epoch(index)
+        self.shifts.assign(shifts.astype(np.int32))
+        self.mirrored.assign(mirrored.astype(np.int32))
 
     def call(self, indices, training=False):
         indices = ops.cast(indices, "int32")
@@ -734,34 +773,25 @@ class AugmentedImages(keras.layers.Layer):
         return self.augment(indices)
 
     def augment(self, indices):
-        """The augmented views of ``images[indices]``, as in training.
+        """The augmented views of ``images[indices]`` in the current epoch.
 
         One lookup: each output pixel's source is computed (the image, its row and
-        column after the random shift, reflected at the border, and mirrored when the
-        view is flipped), and all are gathered at once. The same views as padding,
-        cropping and flipping :class:`FlipTranslate`'s way, without the padded copy
-        or a pass per shift.
+        column after the shift, reflected at the border, and mirrored when the view is
+        mirrored), and all are gathered at once: the same views as padding, cropping and
+        flipping :class:`FlipTranslate`'s way, without the padded copy or a pass per
+        shift.
         """
         count = ops.shape(indices)[0]
         _, height, width, channels = self.images.shape
+        pad = self.translate
+        shifts = ops.take(self.shifts, indices, axis=0) - pad  # -pad .. pad
+        mirrored = ops.expand_dims(ops.take(self.mirrored, indices, axis=0), 1)
         rows = ops.expand_dims(ops.arange(height, dtype="int32"), 0)
         cols = ops.expand_dims(ops.arange(width, dtype="int32"), 0)
-        if self.flip == "alternating":
-            # A random half was flipped once, in __init__; on odd epochs every view is.
-            flipped = ops.equal(ops.mod(self.epoch, 2), 1)
-            cols = ops.where(flipped, width - 1 - cols, cols)
-        elif self.flip == "random":
-            coins = keras.random.uniform((count, 1), seed=self.seed_generator)
-            cols = ops.where(ops.less(coins, 0.5), width - 1 - cols, cols)
-        pad = self.translate
-        if pad:
-            shifts = keras.random.randint(
-                (count, 2), -pad, pad + 1, dtype="int32", seed=self.seed_generator
-            )
-            rows = _reflect(rows + shifts[:, :1], height)
-            cols = _reflect(cols + shifts[:, 1:], width)
-        rows = ops.broadcast_to(rows, (count, height))
-        cols = ops.broadcast_to(cols, (count, width))
+        # A mirrored view's column j is the crop's column width - 1 - j.
+        cols = ops.where(ops.equal(mirrored, 1), width - 1 - cols, cols)
+        rows = _reflect(rows + shifts[:, :1], height)
+        cols = _reflect(cols + shifts[:, 1:], width)
         # Index of each output pixel among all pixels: (count, height, width).
         source = (
             ops.reshape(indices, (-1, 1, 1)) * (height * width)
@@ -786,10 +816,6 @@ def _reflect(position, size):
 def _check_flip(flip):
     if flip not in FLIPS:
         raise ValueError(f"flip must be one of {', '.join(FLIPS)}. Received: flip={flip!r}")
-
-
-def _flip_some(images, chosen):
-    return np.where(chosen[:, None, None, None], images[:, :, ::-1], images)
 
 
 def predict_tta(model, images, level=2, batch_size=1000):
@@ -1022,7 +1048,7 @@ def train_fast(
         steps = min(steps_per_epoch, total_steps - done)
         chosen = rng.permutation(len(images))[: steps * recipe.batch_size]
         if pipeline == "device":
-            augment.epoch.assign(epoch)
+            augment.start_epoch(epoch)
             inputs = chosen.astype(np.int32)
         else:
             inputs = augment.epoch(epoch, chosen)
