@@ -22,8 +22,6 @@ Used by every chapter; devices and precision by the chapters that train with Ker
 (4, 9a, 9b, 9d, 10, 11) and ``make test-gpu``.
 """
 
-from __future__ import annotations
-
 import contextlib
 import importlib
 import json

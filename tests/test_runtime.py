@@ -168,3 +168,15 @@ def test_expect_accuracy_records_each_result_where_cnnbook_results_says(
     assert (first["low"], first["high"], first["smoke"]) == (0.45, 0.60, False)
     assert first["precision"] == keras.mixed_precision.global_policy().name
     assert first["device"].startswith("CPU only") and first["backend"] == "tensorflow"
+
+
+def test_precision_is_chosen_for_each_kind_of_device():
+    from cnnbook.runtime import choose_precision, describe_device
+
+    assert choose_precision([]) == "float32"
+    assert choose_precision([(6, 0)]) == "float32"
+    assert choose_precision([(7, 0)]) == choose_precision([(7, 5)]) == "mixed_float16"
+    assert choose_precision([(8, 0)]) == choose_precision([(9, 0)]) == "mixed_bfloat16"
+    assert choose_precision([(8, 6), (7, 5)]) == "mixed_float16"  # the weakest GPU decides
+    assert describe_device([]).startswith("CPU only")
+    assert describe_device([("A", (8, 0)), ("B", (8, 0))]).startswith("2 GPUs: A (compute")

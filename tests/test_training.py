@@ -49,18 +49,6 @@ def test_train_and_evaluate_is_seeded_and_reports(tf, rng):
     matplotlib.pyplot.close("all")
 
 
-def test_precision_is_chosen_for_each_kind_of_device():
-    from cnnbook.runtime import choose_precision, describe_device
-
-    assert choose_precision([]) == "float32"
-    assert choose_precision([(6, 0)]) == "float32"
-    assert choose_precision([(7, 0)]) == choose_precision([(7, 5)]) == "mixed_float16"
-    assert choose_precision([(8, 0)]) == choose_precision([(9, 0)]) == "mixed_bfloat16"
-    assert choose_precision([(8, 6), (7, 5)]) == "mixed_float16"  # the weakest GPU decides
-    assert describe_device([]).startswith("CPU only")
-    assert describe_device([("A", (8, 0)), ("B", (8, 0))]).startswith("2 GPUs: A (compute")
-
-
 def test_tf_data_pipeline_scales_shuffles_reproducibly_and_batches(tf, rng):
     from cnnbook.datasets import validation_split
     from cnnbook.keras.training import make_dataset
@@ -80,48 +68,6 @@ def test_tf_data_pipeline_scales_shuffles_reproducibly_and_batches(tf, rng):
     assert len(x_train) == 7 and len(x_validation) == 3
     with pytest.raises(ValueError, match="fraction must be in"):
         validation_split(images, labels, 0)
-
-
-def test_evaluation_plots():
-    from cnnbook.plots import (
-        confusion_matrix,
-        plot_confusion_matrix,
-        plot_per_class_accuracy,
-        show_predictions,
-    )
-
-    labels, predicted = np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2])
-    np.testing.assert_array_equal(confusion_matrix(labels, predicted, 3).sum(axis=1), [1, 2, 1])
-    names = ["a", "b", "c"]
-    ax = plot_confusion_matrix(labels, predicted, names)
-    assert ax.get_xlabel() == "predicted class" and len(ax.texts) == 9
-    ax = plot_per_class_accuracy(labels, predicted, names)
-    assert [bar.get_height() for bar in ax.patches] == [1.0, 0.5, 1.0]
-    figure = show_predictions(np.zeros((4, 8, 8, 3)), labels, predicted, names)
-    colours = [ax.title.get_color() for ax in figure.axes if ax.get_title()]
-    assert colours == ["black", "black", "red", "black"]
-    matplotlib.pyplot.close("all")
-
-
-def test_show_predictions_draws_a_reproducible_sample_when_given_a_seed():
-    import matplotlib.pyplot
-
-    from cnnbook.plots import show_predictions
-
-    images = np.arange(20, dtype=float)[:, None, None, None] * np.ones((20, 2, 2, 3)) / 20
-    labels = np.repeat(np.arange(10), 2)  # sorted by class, as in a class-folder copy
-    names = [str(k) for k in range(10)]
-
-    def titles(**options):
-        figure = show_predictions(images, labels, labels, names, count=6, **options)
-        return [ax.get_title() for ax in figure.axes if ax.get_title()]
-
-    assert titles() == ["0\n(0)", "0\n(0)", "1\n(1)", "1\n(1)", "2\n(2)", "2\n(2)"]
-    sampled = titles(seed=3)
-    assert sampled == titles(seed=3) and len(sampled) == 6 and len(set(sampled)) > 3
-    with pytest.raises(ValueError, match="count must be >= 1"):
-        show_predictions(images, labels, labels, names, count=0)
-    matplotlib.pyplot.close("all")
 
 
 def test_epoch_logger_prints_one_short_line_per_chosen_epoch(tf, rng, capsys):

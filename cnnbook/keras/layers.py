@@ -9,8 +9,6 @@ references are :func:`cnnbook.regularization.dropconnect_dense` and
 Used by chapter 11.
 """
 
-from __future__ import annotations
-
 from cnnbook._arguments import fraction, positive_int, positive_ints
 from cnnbook.conv import conv_output_size
 from cnnbook.runtime import import_keras

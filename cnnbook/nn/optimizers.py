@@ -16,8 +16,6 @@ the first update): :class:`PiecewiseConstantDecay` (step decay), :class:`Inverse
 Chapter 8c (optimizers) derives each update rule and checks it against Keras.
 """
 
-from __future__ import annotations
-
 import numbers
 
 import numpy as np
