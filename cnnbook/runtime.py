@@ -525,8 +525,7 @@ def describe_device(gpus=None):
     else:
         policy = precision(gpus)
     if not gpus:
-        native = ", bfloat16 instructions" if cpu_has_bfloat16() else ""
-        return f"CPU only ({os.cpu_count()} cores{native}); precision {policy}"
+        return f"CPU only ({os.cpu_count()} cores); precision {policy}"
     names = ", ".join(
         f"{name} (compute capability {major}.{minor})" for name, (major, minor) in gpus
     )
