@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from timing import cpu_name  # noqa: E402
 
 #: Run in the child Python: airbench94 on the CPU, as described above.
 AIRBENCH_ON_CPU = r"""
@@ -141,17 +142,6 @@ def cnnbook_epochs(x_train, y_train, epochs):
     result = fast.train_fast(fast.normalize(x_train), y_train, recipe, seed=0)
     ends = [0.0] + [entry["seconds"] for entry in result.history]
     return [later - earlier for earlier, later in zip(ends, ends[1:])]
-
-
-def cpu_name():
-    """The processor's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main():

@@ -33,9 +33,11 @@ elif not gpus:
     virtual = [tf.config.LogicalDeviceConfiguration()] * devices
     tf.config.set_logical_device_configuration(cpu, virtual)
 import contextlib
+
+import cnnbook
 from cnnbook.keras import fast_training as fast
 
-keras = fast.keras
+keras = cnnbook.import_keras()
 recipe = fast.FastRecipe(batch_size=batch, epochs=1, widths=(32, 128, 128))
 rng = np.random.default_rng(0)
 images = rng.normal(size=(batch * steps, 32, 32, 3)).astype("float32")

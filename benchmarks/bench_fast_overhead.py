@@ -26,19 +26,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from timing import cpu_name  # noqa: E402
+
 
 def tiny_network(recipe, whitening_images, seed):
     """A network with the recipe's outputs and almost no arithmetic."""
+    import cnnbook
     from cnnbook.keras import fast_training as fast
 
-    keras = fast.keras
+    keras = cnnbook.import_keras()
     return keras.Sequential(
         [
             keras.Input((32, 32, 3)),
@@ -97,7 +100,7 @@ def main():
     print(
         f"fast recipe on tiny_network, {arguments.images:,} images, "
         f"batch 1024, Keras {keras.__version__} on {keras.backend.backend()}, "
-        f"{cnnbook.runtime.os.cpu_count()} cores"
+        f"{cpu_name()}, {os.cpu_count()} cores"
     )
     print(f"{'':<22}{'pipeline':<10}{'s/epoch':>10}   each epoch after the first")
     for (variant, pipeline), values in times.items():
@@ -111,7 +114,7 @@ def main():
                 {
                     "backend": keras.backend.backend(),
                     "keras": keras.__version__,
-                    "machine": platform.processor() or platform.machine(),
+                    "machine": cpu_name(),
                     "images": arguments.images,
                     "seconds_per_epoch": {f"{v}, {p}": t for (v, p), t in times.items()},
                     "median": {f"{v}, {p}": t for (v, p), t in median.items()},

@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +31,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from timing import cpu_name  # noqa: E402
 
 from cnnbook.datasets import load_cifar10  # noqa: E402
 from cnnbook.runtime import backend, precision, visible_gpus  # noqa: E402
@@ -120,11 +121,7 @@ def main():
     gpus = visible_gpus()
     policy = args.precision or precision(gpus)
     keras.mixed_precision.set_global_policy(policy)
-    device = (
-        gpus[0][0]
-        if gpus
-        else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-    )
+    device = gpus[0][0] if gpus else f"CPU ({cpu_name()}, {os.cpu_count()} cores)"
     print(f"Keras {keras.__version__} on {backend()}, {device}, {policy}", flush=True)
 
     (x_train, y_train), (x_test, y_test) = load_cifar10()

@@ -37,11 +37,12 @@ import importlib.metadata
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
+
+from timing import cpu_name
 
 POLICIES = ["float32", "mixed_float16", "mixed_bfloat16"]
 CHAPTER_POLICIES = ["float32", "mixed_bfloat16"]
@@ -94,16 +95,18 @@ def _images(batch_size, rng):
     return rng.random((batch_size, 32, 32, 3), dtype="float32")
 
 
-def chapter_04(keras, batch_size, rng):
-    """Chapter 4's network, built in its notebook: Adam, integer labels."""
+def _two_convolutions(keras, batch_size, rng, first_kernel):
+    """Conv(32, ``first_kernel``) -> pool -> Conv(64, 3) -> pool -> Dense(10), ReLU, same
+    padding, Adam on integer labels: the network of chapter 4 (5x5 first kernel) and
+    chapter 10's CIFAR-10 network (3x3, its default)."""
     layers = keras.layers
     model = keras.Sequential(
         [
             keras.Input(shape=(32, 32, 3)),
-            layers.Conv2D(32, (5, 5), padding="same", activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), padding="same", activation="relu"),
-            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(32, first_kernel, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
             layers.Flatten(),
             layers.Dense(10, activation="softmax"),
         ]
@@ -114,6 +117,11 @@ def chapter_04(keras, batch_size, rng):
         metrics=["accuracy"],
     )
     return model, _images(batch_size, rng), rng.integers(0, 10, batch_size)
+
+
+def chapter_04(keras, batch_size, rng):
+    """Chapter 4's network, built in its notebook (a 5x5 first kernel)."""
+    return _two_convolutions(keras, batch_size, rng, first_kernel=5)
 
 
 def _one_hot(keras, batch_size, rng):
@@ -182,25 +190,8 @@ def chapter_10_waves(keras, batch_size, rng):
 
 def chapter_10_images(keras, batch_size, rng):
     """Chapter 10's CIFAR-10 network with its default settings (2x2 pools, 3x3 kernels,
-    32 and 64 filters), Adam."""
-    layers = keras.layers
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(32, 32, 3)),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model, _images(batch_size, rng), rng.integers(0, 10, batch_size)
+    32 and 64 filters)."""
+    return _two_convolutions(keras, batch_size, rng, first_kernel=3)
 
 
 def chapter_11(keras, batch_size, rng):
@@ -285,19 +276,6 @@ def run_child(arguments, env=None):
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def cpu_model():
-    """The processor's name, from /proc/cpuinfo where there is one."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
-            for line in file:
-                name, _, value = line.partition(":")
-                if name.strip() in ("model name", "Model", "Hardware"):
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def chosen_chapters(names):
     """The keys of CHAPTERS that ``names`` select ("10" selects both of chapter 10's)."""
     if not names:
@@ -317,7 +295,7 @@ def compare_chapters(names, steps, min_seconds, json_path=None):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     versions = {name: importlib.metadata.version(name) for name in ("tensorflow", "keras")}
     native = cpu_has_bfloat16()
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; cpu_has_bfloat16(): {native}")
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; cpu_has_bfloat16(): {native}")
     print(
         f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}: one training step "
         f"(train_on_batch): the median of at least {steps} steps and {min_seconds:g} s, "
@@ -354,7 +332,7 @@ def compare_chapters(names, steps, min_seconds, json_path=None):
     if json_path:
         table = {
             "date": datetime.date.today().isoformat(),
-            "cpu": cpu_model(),
+            "cpu": cpu_name(),
             "cores": os.cpu_count(),
             "cpu_has_bfloat16": native,
             "backend": "tensorflow",

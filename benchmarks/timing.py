@@ -1,7 +1,8 @@
-"""What every benchmark shares: interleaved timing, and the table of ratios."""
+"""What every benchmark shares: interleaved timing, the table of ratios, the processor's name."""
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 
@@ -40,3 +41,16 @@ def report(title, rows, target):
     verdict = "met" if max(ratios) <= target else "NOT met"
     print(f"worst ratio {max(ratios):.2f}: target {verdict}\n")
     return max(ratios)
+
+
+def cpu_name():
+    """The processor's model name, from /proc/cpuinfo where there is one (Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
+            for line in file:
+                name, _, value = line.partition(":")
+                if name.strip() in ("model name", "Model", "Hardware"):
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"

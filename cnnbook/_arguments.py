@@ -7,11 +7,20 @@ counts them as integers, because passing one where a size is expected is a mista
 Errors are Keras's: they name the argument and what was received.
 """
 
+import math
 import numbers
 
 import numpy as np
 
-__all__ = ["check_grad_output", "fraction", "is_int", "positive_int", "positive_ints"]
+__all__ = [
+    "check_grad_output",
+    "fraction",
+    "is_int",
+    "positive_int",
+    "positive_ints",
+    "real_in",
+    "whole_number",
+]
 
 
 def is_int(value):
@@ -71,6 +80,46 @@ def fraction(value, name):
     real = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not real or not 0 <= value < 1:
         raise ValueError(f"{name} must be in [0, 1). Received: {name}={value!r}")
+    return float(value)
+
+
+def whole_number(value, name):
+    """``value`` as an int >= 0, such as a seed or a count of epochs, or a ValueError.
+
+    >>> whole_number(0, "seed")
+    0
+    >>> whole_number(-1, "seed")
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be a whole number, 0 or more. Received: seed=-1
+    """
+    if not is_int(value) or value < 0:
+        raise ValueError(f"{name} must be a whole number, 0 or more. Received: {name}={value!r}")
+    return int(value)
+
+
+def real_in(value, name, low, high=None, low_open=False, high_open=False):
+    """``value`` as a finite float within [low, high], or an error naming the argument.
+
+    An open end excludes its bound; ``high=None`` leaves the range open above. Raises
+    TypeError for what is not a real number (a bool is not), ValueError for NaN, an
+    infinity or a value outside the range.
+
+    >>> real_in(0.85, "momentum", 0, 1, low_open=True, high_open=True)
+    0.85
+    >>> real_in(0, "epochs", 0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must lie in (0, inf). Received: epochs=0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number. Received: {name}={value!r}")
+    below = value <= low if low_open else value < low
+    above = high is not None and (value >= high if high_open else value > high)
+    if not math.isfinite(value) or below or above:
+        bounds = f"{'(' if low_open else '['}{low}, {'inf)' if high is None else high}"
+        bounds += "" if high is None else (")" if high_open else "]")
+        raise ValueError(f"{name} must lie in {bounds}. Received: {name}={value!r}")
     return float(value)
 
 

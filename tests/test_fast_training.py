@@ -4,8 +4,10 @@ computation, a short training run, and data parallelism on two virtual devices."
 import numpy as np
 import pytest
 
+from cnnbook.runtime import backend, import_keras
+
 fast = pytest.importorskip("cnnbook.keras.fast_training")
-keras = fast.keras
+keras = import_keras()
 
 
 @pytest.fixture
@@ -229,7 +231,7 @@ def test_lookahead_inside_the_optimizer_equals_the_callback():
         model.compile(
             optimizer=optimizer,
             loss="categorical_crossentropy",
-            steps_per_execution=4 if inside and fast.backend() != "torch" else 1,
+            steps_per_execution=4 if inside and backend() != "torch" else 1,
         )
         callbacks = [] if inside else [lookahead]
         model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
@@ -486,7 +488,10 @@ else:
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from cnnbook import import_keras
 from cnnbook.keras import fast_training as fast
+
+keras = import_keras()
 
 rng = np.random.default_rng(0)
 images = rng.normal(size=(256, 32, 32, 3)).astype("float32")
@@ -500,7 +505,7 @@ def weights(devices):
         with fast.data_parallel() as found:
             assert found == devices, found
             result = fast.train_fast(images, labels, recipe, seed=0, log=None)
-    to_numpy = fast.keras.ops.convert_to_numpy
+    to_numpy = keras.ops.convert_to_numpy
     return [np.asarray(to_numpy(w), dtype=np.float64) for w in result.model.weights]
 
 one, two = weights(1), weights(2)
@@ -519,7 +524,7 @@ def test_data_parallel_on_two_devices_matches_one(backend_name, run_under_backen
 
 
 def test_data_parallel_refuses_pytorch(monkeypatch):
-    monkeypatch.setattr(fast, "backend", lambda: "torch")
+    monkeypatch.setattr(fast.training, "backend", lambda: "torch")
     with pytest.raises(NotImplementedError, match="torch.distributed"):
         with fast.data_parallel():
             pass

@@ -115,7 +115,8 @@ def test_wheel_holds_the_package_only(dist):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
     assert tops == {"cnnbook", f"cnnbook-{cnnbook.__version__}.dist-info"}, tops
-    assert "cnnbook/keras/fast_training.py" in names
+    for module in ("__init__", "recipe", "network", "optimizer", "augmentation", "training"):
+        assert f"cnnbook/keras/fast_training/{module}.py" in names
     assert "cnnbook/results/fast_training_h200.jsonl" in names  # chapter 9d's measured runs
     assert not any(re.search(r"(^|/)(tests|book|benchmarks)/", name) for name in names)
 

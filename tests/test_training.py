@@ -136,3 +136,41 @@ def test_predict_with_flip_averages_an_image_and_its_mirror(tf):
     images = np.array([[[1, 0, 0, 3], [0, 0, 0, 0]]], dtype=np.float32)[..., None]
     dataset = tf.data.Dataset.from_tensor_slices((images, [0])).batch(1)
     np.testing.assert_allclose(predict_with_flip(model, dataset), [[2.0, 0.0]])
+
+
+def test_array_batches_train_and_predict_as_arrays_do_without_autotuning(tf, rng):
+    import keras
+
+    from cnnbook.keras.training import array_batches
+
+    x = rng.random((50, 4, 4, 3)).astype("float32")
+    y = rng.integers(0, 2, size=50)
+
+    def trained(**data):
+        keras.utils.set_random_seed(3)
+        network = keras.Sequential(
+            [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
+        )
+        network.compile("sgd", "sparse_categorical_crossentropy")
+        network.fit(**data, epochs=2, shuffle=False, verbose=0)
+        return network
+
+    ours, keras_own = trained(**array_batches(x, y, 16)), trained(x=x, y=y, batch_size=16)
+    for a, b in zip(ours.get_weights(), keras_own.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    predicted = ours.predict(**array_batches(x, batch_size=16), verbose=0)
+    np.testing.assert_allclose(predicted, ours.predict(x, batch_size=16, verbose=0), rtol=1e-6)
+    dataset = array_batches(x, y, 16)["x"]
+    assert dataset.options().autotune.enabled is False  # no tuning thread to wait for
+    assert [len(batch) for batch, _ in dataset] == [16, 16, 16, 2]  # in order, last one short
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        array_batches(x, y, 0)
+
+
+def test_array_batches_are_keras_own_arguments_off_tensorflow(tf, monkeypatch):
+    from cnnbook.keras import training
+
+    monkeypatch.setattr(training, "backend", lambda: "jax")
+    x, y = np.zeros((3, 2)), np.zeros(3)
+    assert training.array_batches(x, y, 2) == {"x": x, "y": y, "batch_size": 2}
+    assert training.array_batches(x, batch_size=2) == {"x": x, "batch_size": 2}

@@ -1,0 +1,329 @@
+"""The fast recipe's training run (chapter 9d, sections 6 and 7): the loop, and its results.
+
+:func:`train_fast` trains :func:`~cnnbook.keras.fast_training.network.fast_cnn` with the
+whole recipe, :func:`compile_fast` compiles a model with its optimizer and loss,
+:func:`data_parallel` runs it on several devices, and :func:`recorded_runs` reads the
+runs measured on a GPU that chapter 9d plots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cnnbook._arguments import positive_int
+from cnnbook.keras.fast_training.augmentation import (
+    AugmentedImages,
+    FlipTranslate,
+    predict_tta_levels,
+)
+from cnnbook.keras.fast_training.network import fast_cnn
+from cnnbook.keras.fast_training.optimizer import FastSGD, Lookahead, TriangularSchedule
+from cnnbook.keras.fast_training.recipe import FastRecipe
+from cnnbook.keras.training import array_batches
+from cnnbook.runtime import backend, import_keras, import_tensorflow
+
+keras = import_keras()
+ops = keras.ops
+
+PIPELINES = ("device", "host")
+"""Where :func:`train_fast` augments the images and runs the lookahead."""
+
+
+@dataclasses.dataclass
+class FastResult:
+    """What :func:`train_fast` returns.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Trained, with the lookahead average copied in.
+    history : list of dict
+        One entry per epoch: ``epoch``, ``loss``, ``accuracy`` (on the augmented
+        training batches) and ``seconds`` (training time so far).
+    seconds : float
+        Training time, from the whitening to the last step (not the evaluation).
+    recipe : FastRecipe
+    steps : int
+        Optimizer steps taken.
+    optimizer : keras.optimizers.Optimizer, optional
+        The optimizer trained with: :class:`FastSGD`, or Keras's loss-scaling
+        optimizer around it under ``mixed_float16``. (``model.optimizer`` is not set
+        when the images were fed through :class:`AugmentedImages`.)
+    """
+
+    model: object
+    history: list
+    seconds: float
+    recipe: FastRecipe
+    steps: int = 0
+    optimizer: object = None
+
+    def accuracy(self, images, labels, tta_level=None):
+        """Accuracy on normalized ``images``, with the recipe's test-time augmentation
+        unless ``tta_level`` says otherwise."""
+        level = self.recipe.tta_level if tta_level is None else tta_level
+        return self.accuracies(images, labels, (level,))[level]
+
+    def accuracies(self, images, labels, levels=(0, 1, 2)):
+        """``{level: accuracy}`` for several test-time augmentation levels, each view of
+        the images predicted once (:func:`predict_tta_levels`)."""
+        logits = predict_tta_levels(self.model, images, levels)
+        labels = np.asarray(labels)
+        return {level: float(np.mean(z.argmax(axis=1) == labels)) for level, z in logits.items()}
+
+
+def compile_fast(
+    trainer, model, recipe, steps_per_epoch, total_steps, lookahead=None, steps_per_execution=1
+):
+    """Compile ``trainer`` with the recipe's optimizer, loss and metric.
+
+    ``trainer`` is ``model`` itself, or a model that runs ``model`` after an input layer
+    (:class:`AugmentedImages`). The optimizer is :class:`FastSGD` on the
+    :class:`TriangularSchedule` of ``total_steps``, with the batch-normalization biases
+    on the second learning rate and the whitening bias stopped after
+    ``recipe.whiten_bias_epochs`` epochs of ``steps_per_epoch`` steps.
+
+    Parameters
+    ----------
+    lookahead : Lookahead, optional
+        Run inside the optimizer's step (see :class:`FastSGD`).
+    steps_per_execution : int, default 1
+        Training steps per compiled call.
+
+    Returns
+    -------
+    FastSGD
+        The optimizer (Keras wraps it in a loss-scaling optimizer under
+        ``mixed_float16``; this is the one inside).
+    """
+    settings = recipe.sgd_settings()
+    biases = [
+        layer.beta for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    stop_after = []
+    if recipe.whiten:
+        stop_after.append(
+            (model.get_layer("whiten").bias, recipe.whiten_bias_epochs * steps_per_epoch)
+        )
+    optimizer = FastSGD(
+        TriangularSchedule(settings["learning_rate"], total_steps),
+        momentum=recipe.momentum,
+        l2=settings["l2"],
+        scaled_variables=biases,
+        scale=recipe.bias_scaler,
+        scaled_l2=settings["bias_l2"],
+        stop_after=stop_after,
+        lookahead=lookahead,
+    )
+    trainer.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=recipe.label_smoothing
+        ),
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
+    return optimizer
+
+
+def train_fast(
+    images,
+    labels,
+    recipe=None,
+    seed=0,
+    log=print,
+    pipeline="device",
+    steps_per_execution=8,
+    network=None,
+):
+    """Train :func:`fast_cnn` with the whole recipe on normalized ``images``.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        (N, 32, 32, 3) float32 images from :func:`normalize`.
+    labels : numpy.ndarray
+        (N,) integer class labels.
+    recipe : FastRecipe, optional
+    seed : int, default 0
+        Seeds the weights, the augmentation and the order of the batches (each from its
+        own stream of ``numpy.random.SeedSequence(seed)``).
+    log : callable or None, default print
+        Called with one line per epoch (loss, accuracy, elapsed time); None for quiet.
+    pipeline : {"device", "host"}, default "device"
+        ``"device"``: the images go to the device once (:class:`AugmentedImages`), the
+        lookahead runs inside the optimizer's step, and ``steps_per_execution`` steps
+        run per compiled call: nothing on the host per step but a batch of indices.
+        ``"host"``: the readable reference: each epoch's augmented images are made in
+        NumPy (:class:`FlipTranslate`) and fed to ``fit``, and the lookahead runs as a
+        callback (it also averages batch normalization's running statistics).
+    steps_per_execution : int, default 8
+        Steps per compiled call (``"device"`` only; Keras runs one step per call on
+        the PyTorch backend, whatever this says).
+    network : callable, optional
+        Builds the model, with :func:`fast_cnn`'s signature ``(recipe,
+        whitening_images, seed)``; default :func:`fast_cnn`. (The overhead benchmark
+        passes a network that does almost no arithmetic.)
+
+    Returns
+    -------
+    FastResult
+    """
+    recipe = recipe or FastRecipe()
+    if pipeline not in PIPELINES:
+        raise ValueError(f"pipeline must be 'device' or 'host'. Received: pipeline={pipeline!r}")
+    positive_int(steps_per_execution, "steps_per_execution")
+    if backend() == "torch":
+        steps_per_execution = 1  # Keras's PyTorch trainer refuses more
+    images = np.asarray(images, dtype=np.float32)
+    labels = np.asarray(labels)
+    if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(labels) != len(images):
+        raise ValueError(
+            "images must be (N, 32, 32, 3) with one label each. Received: "
+            f"images {images.shape}, labels {labels.shape}"
+        )
+    steps_per_epoch = len(images) // recipe.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"need at least one batch of {recipe.batch_size} images")
+    total_steps = max(2, math.ceil(steps_per_epoch * recipe.epochs))
+    keras.utils.set_random_seed(seed)
+    order_seed, augment_seed = np.random.SeedSequence(seed).spawn(2)
+    rng = np.random.default_rng(order_seed)
+    augment_seed = int(augment_seed.generate_state(1)[0])
+    targets = keras.utils.to_categorical(labels, 10).astype(np.float32)
+
+    start = time.perf_counter()
+    # 5,000 images chosen at random: a copy of CIFAR-10 may be sorted by class.
+    sample = rng.choice(len(images), size=min(5000, len(images)), replace=False)
+    model = (network or fast_cnn)(recipe, whitening_images=images[sample], seed=seed)
+    lookahead = Lookahead(total_steps) if recipe.lookahead else None
+    if pipeline == "device":
+        augment = AugmentedImages(images, recipe.translate, recipe.flip, seed=augment_seed)
+        trainer = keras.Sequential([keras.Input((), dtype="int32"), augment, model])
+        optimizer = compile_fast(
+            trainer, model, recipe, steps_per_epoch, total_steps, lookahead, steps_per_execution
+        )
+        callbacks = []
+    else:
+        augment = FlipTranslate(images, recipe.translate, recipe.flip, seed=augment_seed)
+        trainer = model
+        optimizer = compile_fast(trainer, model, recipe, steps_per_epoch, total_steps)
+        callbacks = [lookahead] if lookahead else []
+    history = []
+    done = 0
+    for epoch in range(math.ceil(recipe.epochs)):
+        steps = min(steps_per_epoch, total_steps - done)
+        chosen = rng.permutation(len(images))[: steps * recipe.batch_size]
+        if pipeline == "device":
+            augment.start_epoch(epoch)
+            inputs = chosen.astype(np.int32)
+        else:
+            inputs = augment.epoch(epoch, chosen)
+        fitted = trainer.fit(
+            **array_batches(inputs, targets[chosen], recipe.batch_size),
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=callbacks,
+        )
+        done += steps
+        entry = {
+            "epoch": epoch + 1,
+            "loss": float(fitted.history["loss"][-1]),
+            "accuracy": float(fitted.history["accuracy"][-1]),
+            "seconds": time.perf_counter() - start,
+        }
+        history.append(entry)
+        if log is not None:
+            log(
+                f"epoch {entry['epoch']:2d}/{math.ceil(recipe.epochs)}: loss {entry['loss']:.3f}, "
+                f"train accuracy {entry['accuracy']:.1%}, {entry['seconds']:.0f} s"
+            )
+    if pipeline == "device":
+        if lookahead:
+            optimizer.finish_lookahead()
+    elif lookahead:
+        lookahead.finish()
+    seconds = time.perf_counter() - start
+    steps = int(ops.convert_to_numpy(trainer.optimizer.iterations))
+    return FastResult(model, history, seconds, recipe, steps, trainer.optimizer)
+
+
+@contextlib.contextmanager
+def data_parallel(devices=None):
+    """Build, compile and train inside this block to train on several devices.
+
+    Data parallelism with each backend's own engine: every device holds a copy of the
+    weights and takes an equal share of each batch; the gradients are averaged across
+    devices, so a step equals one step on the whole batch.
+
+    - JAX: ``keras.distribution.DataParallel`` (set for the block, unset after it).
+    - TensorFlow: ``tf.distribute.MirroredStrategy``'s scope.
+
+    Parameters
+    ----------
+    devices : list of str, optional
+        Device names (JAX: ``"cpu:0"``, ``"gpu:1"``; TensorFlow: ``"/cpu:0"``); by
+        default every GPU, or every CPU device when there is no GPU.
+
+    The block receives the number of devices (``with data_parallel() as devices:``).
+    """
+    name = backend()
+    if name == "jax":
+        if devices is None:
+            devices = keras.distribution.list_devices()  # the GPUs, or else the CPU devices
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        try:
+            yield len(devices)
+        finally:
+            keras.distribution.set_distribution(previous)
+    elif name == "tensorflow":
+        tf = import_tensorflow()
+        if devices is None:
+            found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+            devices = [device.name for device in found]
+        strategy = tf.distribute.MirroredStrategy(
+            devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync
+    else:
+        raise NotImplementedError(
+            "data_parallel supports the JAX and TensorFlow backends; on PyTorch use "
+            "torch.distributed (DistributedDataParallel). Received backend: " + name
+        )
+
+
+def recorded_runs(study=None, name="fast_training_h200"):
+    """Runs measured by ``benchmarks/bench_fast_training.py`` and shipped with cnnbook.
+
+    ``fast_training_h200``: on one NVIDIA H200 with Keras 3.15 on JAX; the ``record``
+    study in bfloat16 and in float32, the ``grid`` and ``ablation`` studies in
+    bfloat16. Each run is a dict as the benchmark writes it (``study``, ``label``,
+    ``seed``, ``measured_on``, ``train_seconds``, ``accuracy`` per test-time
+    augmentation level ``tta0``/``tta1``/``tta2``, ``device``, ``precision``, ...).
+
+    Parameters
+    ----------
+    study : {"record", "grid", "ablation"}, optional
+        Only that study's runs.
+    name : str
+        The file under ``cnnbook/results`` (without ``.jsonl``).
+
+    Returns
+    -------
+    list of dict
+    """
+    path = Path(__file__).parents[2] / "results" / f"{name}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"no recorded runs named {name!r} (looked for {path})")
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [run for run in runs if study is None or run["study"] == study]
