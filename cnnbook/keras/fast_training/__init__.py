@@ -76,10 +76,10 @@ __all__ = [
     "data_parallel",
     "fast_cnn",
     "normalize",
-    "torch_uniform",
     "predict_tta",
     "predict_tta_levels",
     "recorded_runs",
+    "torch_uniform",
     "train_fast",
     "whitening_kernel",
 ]
