@@ -26,14 +26,11 @@ reference (augmentation in NumPy each epoch, lookahead in a callback).
 :func:`data_parallel` runs it on several devices. Importing this package imports Keras
 (on the backend ``KERAS_BACKEND`` names).
 
-One module per part of the recipe, in the order of chapter 9d's sections:
-:mod:`~cnnbook.keras.fast_training.recipe` (the settings),
-:mod:`~cnnbook.keras.fast_training.network` (whitening and the network),
-:mod:`~cnnbook.keras.fast_training.optimizer` (SGD, the schedule and the lookahead),
-:mod:`~cnnbook.keras.fast_training.augmentation` (flips and translations, in training
-and in testing) and :mod:`~cnnbook.keras.fast_training.training` (the run). Everything
-public is imported here: ``from cnnbook.keras import fast_training as fast`` and then
-``fast.train_fast(...)``.
+One module per part of the recipe, in the order of chapter 9d's sections: ``recipe``
+(the settings), ``network`` (whitening and the network), ``optimizer`` (SGD, the schedule
+and the lookahead), ``augmentation`` (flips and translations, in training and in testing)
+and ``training`` (the run). Everything public is imported here and documented under this
+name: ``from cnnbook.keras import fast_training as fast``, then ``fast.train_fast(...)``.
 
 Used by chapter 9d.
 """
