@@ -7,6 +7,7 @@ import pytest
 from cnnbook.runtime import backend, import_keras
 
 fast = pytest.importorskip("cnnbook.keras.fast_training")
+training = pytest.importorskip("cnnbook.keras.fast_training.training")
 keras = import_keras()
 
 
@@ -97,6 +98,88 @@ def test_fast_cnn_seed_none_is_unseeded():
     assert not np.array_equal(first_kernel(None), first_kernel(None))
     with pytest.raises(ValueError, match="seed"):
         fast.fast_cnn(recipe, seed=-1)
+
+
+def values_and_gradient(function, inputs, weights):
+    """``function(inputs)`` and the gradient of ``sum(weights * function(inputs))`` with
+    respect to ``inputs`` and the function's trainable variables (TensorFlow)."""
+    import tensorflow as tf
+
+    inputs = tf.constant(inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = function(inputs)
+        total = tf.reduce_sum(outputs * weights)
+    variables = getattr(function, "trainable_variables", [])
+    gradients = tape.gradient(total, [inputs, *variables])
+    return [np.asarray(t) for t in (outputs, *gradients)]
+
+
+def test_gelu_is_kerass_exact_gelu():
+    x = np.linspace(-6, 6, 2001, dtype="float32").reshape(1, 2001)
+    expected = keras.activations.gelu(x, approximate=False)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(fast.gelu(x)), keras.ops.convert_to_numpy(expected), atol=1e-6
+    )
+
+
+@pytest.mark.skipif(backend() != "tensorflow", reason="the fused kernels are TensorFlow's")
+def test_gelu_gradient_is_the_derivative_of_kerass_gelu():
+    x = np.linspace(-6, 6, 2001, dtype="float32")
+    weights = np.random.default_rng(0).normal(size=x.shape).astype("float32")
+    ours = values_and_gradient(fast.gelu, x, weights)
+    theirs = values_and_gradient(lambda t: keras.activations.gelu(t, approximate=False), x, weights)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def batch_norms(**options):
+    """fast's BatchNorm and Keras's, built alike with equal, non-trivial weights."""
+    layers = [fast.BatchNorm(**options), keras.layers.BatchNormalization(**options)]
+    rng = np.random.default_rng(1)
+    for layer in layers:
+        layer.build((None, 6, 6, 5))
+    for weights in zip(*(layer.weights for layer in layers)):
+        value = rng.uniform(0.5, 1.5, size=weights[0].shape).astype("float32")
+        for weight in weights:
+            weight.assign(value)
+    return layers
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_batch_norm_trains_as_kerass(scale):
+    ours, theirs = batch_norms(momentum=0.6, epsilon=1e-12, scale=scale)
+    rng = np.random.default_rng(2)
+    inputs = (3 * rng.normal(size=(8, 6, 6, 5)) + 2).astype("float32")
+    for layer in (ours, theirs):
+        layer(inputs, training=True)
+    for a, b in zip(ours.weights, theirs.weights):  # the moving statistics
+        np.testing.assert_allclose(np.asarray(a.value), np.asarray(b.value), rtol=1e-5)
+    for training in (True, False):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(ours(inputs, training=training)),
+            keras.ops.convert_to_numpy(theirs(inputs, training=training)),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+
+
+@pytest.mark.skipif(backend() != "tensorflow", reason="the fused kernels are TensorFlow's")
+def test_batch_norm_runs_tensorflows_fused_kernel_with_kerass_gradient():
+    import tensorflow as tf
+
+    ours, theirs = batch_norms(momentum=0.6, epsilon=1e-12, scale=False)
+    rng = np.random.default_rng(3)
+    inputs = (3 * rng.normal(size=(8, 6, 6, 5)) + 2).astype("float32")
+    weights = rng.normal(size=inputs.shape).astype("float32")
+    results = [
+        values_and_gradient(lambda t, layer=layer: layer(t, training=True), inputs, weights)
+        for layer in (ours, theirs)
+    ]
+    for a, b in zip(*results):  # outputs, then the gradients to the inputs and to beta
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    graph = tf.function(lambda t: ours(t, training=True)).get_concrete_function(inputs).graph
+    assert "FusedBatchNormV3" in {op.type for op in graph.get_operations()}
 
 
 def test_sgd_settings_match_airbench():
@@ -453,6 +536,28 @@ def test_train_fast_runs_and_learns_a_separable_task(pipeline):
     assert result.steps == 28  # 8 steps per epoch, 3.5 epochs
     accuracies = result.accuracies(images[:512], labels[:512])
     assert accuracies[2] == result.accuracy(images[:512], labels[:512]) > 0.3  # 3x chance
+
+
+@pytest.mark.skipif(backend() != "tensorflow", reason="the freeze is TensorFlow's")
+def test_freezing_the_settled_whitening_layer_changes_no_number(monkeypatch):
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(1024, 32, 32, 3)).astype("float32")
+    labels = np.arange(1024) % 10
+    # 4 steps an epoch; the bias stops after 4 and settles at the pull after step 5.
+    recipe = fast.FastRecipe(epochs=3, batch_size=256, widths=(8, 8, 8), whiten_bias_epochs=1)
+    assert training._whitening_settles(recipe, 4, fast.Lookahead(12)) == 5
+
+    def weights_after_training():
+        result = fast.train_fast(images, labels, recipe, log=None, steps_per_execution=2)
+        whiten = result.model.get_layer("whiten")
+        return whiten.trainable, [keras.ops.convert_to_numpy(w) for w in result.model.weights]
+
+    frozen, weights = weights_after_training()
+    monkeypatch.setattr(training, "_whitening_settles", lambda *arguments: None)
+    trained, expected = weights_after_training()
+    assert (frozen, trained) == (False, True)
+    for ours, theirs in zip(weights, expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
 def test_train_fast_rejects_bad_input():

@@ -42,9 +42,11 @@ from cnnbook.keras.fast_training.augmentation import (
     predict_tta_levels,
 )
 from cnnbook.keras.fast_training.network import (
+    BatchNorm,
     PartialIdentity,
     Scale,
     fast_cnn,
+    gelu,
     normalize,
     torch_uniform,
     whitening_kernel,
@@ -61,6 +63,7 @@ from cnnbook.keras.fast_training.training import (
 
 __all__ = [
     "AugmentedImages",
+    "BatchNorm",
     "FastRecipe",
     "FastResult",
     "FastSGD",
@@ -72,6 +75,7 @@ __all__ = [
     "compile_fast",
     "data_parallel",
     "fast_cnn",
+    "gelu",
     "normalize",
     "predict_tta",
     "predict_tta_levels",

@@ -216,9 +216,18 @@ def train_fast(
         trainer = model
         optimizer = compile_fast(trainer, model, recipe, steps_per_epoch, total_steps)
         callbacks = [lookahead] if lookahead else []
+    # On TensorFlow, which runs the gradient op by op, the whitening bias's gradient
+    # costs a convolution's backward pass: once the bias has stopped for good, the layer
+    # is frozen (JAX's trainer needs every variable the optimizer was built with).
+    settles = _whitening_settles(recipe, steps_per_epoch, lookahead)
+    freeze = settles is not None and pipeline == "device" and backend() == "tensorflow"
     history = []
     done = 0
     for epoch in range(math.ceil(recipe.epochs)):
+        if freeze and int(ops.convert_to_numpy(optimizer.iterations)) >= settles:
+            model.get_layer("whiten").trainable = False
+            trainer.make_train_function(force=True)
+            freeze = False
         steps = min(steps_per_epoch, total_steps - done)
         chosen = rng.permutation(len(images))[: steps * recipe.batch_size]
         if pipeline == "device":
@@ -254,6 +263,20 @@ def train_fast(
     seconds = time.perf_counter() - start
     steps = int(ops.convert_to_numpy(trainer.optimizer.iterations))
     return FastResult(model, history, seconds, recipe, steps, trainer.optimizer)
+
+
+def _whitening_settles(recipe, steps_per_epoch, lookahead):
+    """The optimizer step after which the whitening bias never changes, or None.
+
+    :class:`FastSGD` stops it after ``recipe.whiten_bias_epochs`` epochs; the lookahead
+    moves it once more, at its next pull, after which it equals its average.
+    """
+    if not recipe.whiten:
+        return None
+    stop = recipe.whiten_bias_epochs * steps_per_epoch
+    if lookahead is None:
+        return stop
+    return lookahead.every * math.ceil(stop / lookahead.every)
 
 
 @contextlib.contextmanager
