@@ -77,10 +77,11 @@ def fraction(value, name):
     ...
     ValueError: rate must be in [0, 1). Received: rate=1.5
     """
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not real or not 0 <= value < 1:
-        raise ValueError(f"{name} must be in [0, 1). Received: {name}={value!r}")
-    return float(value)
+    try:
+        return real_in(value, name, 0, 1, high_open=True)
+    except (TypeError, ValueError):
+        # One kind of error for every bad rate, as Keras's layers raise.
+        raise ValueError(f"{name} must be in [0, 1). Received: {name}={value!r}") from None
 
 
 def whole_number(value, name):

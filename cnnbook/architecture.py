@@ -152,7 +152,9 @@ def trace(model, input_shape=None):
     rows = []
     for layer in model.layers:
         kind = type(layer).__name__
-        rule = _RULES.get(kind)
+        # A subclass of a covered layer (such as fast_training's BatchNorm) follows its rule.
+        known = [cls.__name__ for cls in type(layer).__mro__ if cls.__name__ in _RULES]
+        rule = _RULES[known[0]] if known else None
         if rule is None:
             raise ValueError(
                 f"trace() covers {', '.join(_RULES)}; received a {kind} layer ({layer.name!r})"

@@ -61,6 +61,15 @@ def test_trace_rejects_layers_it_does_not_cover(keras):
         trace(model)
 
 
+def test_trace_follows_the_rule_of_a_covered_layers_subclass(keras):
+    class Normalized(keras.layers.BatchNormalization):
+        pass
+
+    model = keras.Sequential([keras.Input(shape=(8, 8, 3)), Normalized(scale=False)])
+    assert_trace_equals_keras(model)
+    assert trace(model)[0].kind == "Normalized"
+
+
 def test_trace_of_the_improved_network_with_batch_norm_and_global_pooling(keras):
     from cnnbook.keras.models import improved_cnn
 

@@ -64,6 +64,9 @@ def test_tf_data_pipeline_scales_shuffles_reproducibly_and_batches(tf, rng):
     assert first == second and sorted(first[0]) == list(range(10)) and first[0] != list(range(10))
     with pytest.raises(ValueError, match="images must be uint8"):
         make_dataset(images.astype("float32"), labels, 4)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        make_dataset(images, labels, 0)
+    assert make_dataset(images, labels, 4).options().autotune.enabled is False
     (x_train, _), (x_validation, _) = validation_split(images, labels, 0.3)
     assert len(x_train) == 7 and len(x_validation) == 3
     with pytest.raises(ValueError, match="fraction must be in"):

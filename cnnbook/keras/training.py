@@ -162,11 +162,16 @@ def array_batches(inputs, targets=None, batch_size=32):
         arguments = {"x": inputs, "batch_size": batch_size}
         return arguments if targets is None else {**arguments, "y": targets}
     tf = import_tensorflow()
-    options = tf.data.Options()
-    options.autotune.enabled = False
     data = inputs if targets is None else (inputs, targets)
-    dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
-    return {"x": dataset.with_options(options)}
+    return {"x": _without_autotuning(tf.data.Dataset.from_tensor_slices(data).batch(batch_size))}
+
+
+def _without_autotuning(dataset):
+    """``dataset`` with ``tf.data``'s autotuning off: no tuning thread for the end of an
+    epoch to wait for (:func:`array_batches`)."""
+    options = import_tensorflow().data.Options()  # merged with the dataset's own
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=None):
@@ -174,7 +179,8 @@ def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=
 
     Keeping the images as uint8 in memory takes a quarter of the space of float32;
     the scaling happens batch by batch. On the TensorFlow backend this is a ``tf.data``
-    pipeline (scaled in parallel with training, prefetched); on JAX and PyTorch, where
+    pipeline (scaled in parallel with training, prefetched, with autotuning off as in
+    :func:`array_batches`); on JAX and PyTorch, where
     TensorFlow may not be installed, a ``keras.utils.PyDataset`` of NumPy batches.
 
     Parameters
@@ -198,10 +204,9 @@ def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=
         raise ValueError(f"images must be uint8 (0-255). Received: dtype={images.dtype}")
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size!r}")
+    batch_size = positive_int(batch_size, "batch_size")
     if backend() != "tensorflow":
-        return _array_batches(images, labels, int(batch_size), shuffle, seed, num_classes)
+        return _array_batches(images, labels, batch_size, shuffle, seed, num_classes)
 
     tf = import_tensorflow()
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -214,11 +219,10 @@ def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=
             batch_labels = tf.one_hot(batch_labels, num_classes)
         return batch_images, batch_labels
 
-    return (
-        dataset.batch(batch_size)
-        .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    # Autotuning off (as in array_batches): the parallel map then runs on every core,
+    # and the batches and their order are the same.
+    dataset = dataset.batch(batch_size).map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+    return _without_autotuning(dataset.prefetch(tf.data.AUTOTUNE))
 
 
 def _array_batches(images, labels, batch_size, shuffle, seed, num_classes):
