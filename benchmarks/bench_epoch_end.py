@@ -1,5 +1,5 @@
-"""The idle wait at the end of each epoch on TensorFlow: Keras's array pipeline against
-``cnnbook.keras.training.array_batches``.
+"""The idle wait at the end of each epoch on TensorFlow: Keras's array pipeline as Keras
+builds it, and as ``cnnbook.import_keras`` leaves it (without autotuning).
 
     python benchmarks/bench_epoch_end.py [--images 100000] [--epochs 4] [--json PATH]
 
@@ -7,8 +7,8 @@ Keras feeds NumPy arrays to ``fit`` through an autotuned ``tf.data`` pipeline. T
 thread sleeps between its rounds, twice as long each time up to a minute, and TensorFlow
 deletes each epoch's pipeline only after that thread wakes up: the processor waits,
 idle, for anything from nothing to about the length of the epoch (at most a minute).
-``array_batches`` gives ``fit`` the same batches as a ``tf.data`` dataset with autotuning
-off.
+``cnnbook.import_keras`` has Keras build that pipeline with autotuning off
+(``cnnbook.runtime.without_autotuning``): the same batches. The "keras" way undoes that.
 
 This trains the same small CNN (chapter 10's: two 3x3 convolutions, Adam, batch 64) on
 the same random images both ways, each in a fresh process (one after the other, Keras's
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_precision import chapter_10_images  # noqa: E402
 from timing import cpu_name  # noqa: E402
 
-WAYS = ("arrays", "array_batches")
+WAYS = ("keras", "cnnbook")
 
 
 def train(way, images, epochs):
@@ -42,15 +42,17 @@ def train(way, images, epochs):
     import numpy as np
 
     import cnnbook
-    from cnnbook.keras.training import array_batches
 
     keras = cnnbook.import_keras()
+    if way == "keras":  # the pipeline as Keras builds it, autotuned
+        from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+        ArrayDataAdapter.get_tf_dataset = ArrayDataAdapter.get_tf_dataset.__wrapped__
     rng = np.random.default_rng(0)
     x = rng.random((images, 32, 32, 3), dtype=np.float32)
     y = rng.integers(0, 10, images)
     keras.utils.set_random_seed(0)
     model, _, _ = chapter_10_images(keras, 64, rng)  # the network chapter 10 trains
-    data = array_batches(x, y, 64) if way == "array_batches" else {"x": x, "y": y, "batch_size": 64}
     epochs_seen = []
 
     class EpochTimes(keras.callbacks.Callback):
@@ -62,7 +64,9 @@ def train(way, images, epochs):
             epochs_seen.append((wall - self.started[0], processor - self.started[1]))
 
     started = time.perf_counter(), time.process_time()
-    model.fit(**data, epochs=epochs, shuffle=False, verbose=0, callbacks=[EpochTimes()])
+    model.fit(
+        x, y, batch_size=64, epochs=epochs, shuffle=False, verbose=0, callbacks=[EpochTimes()]
+    )
     wall, processor = time.perf_counter() - started[0], time.process_time() - started[1]
     return {
         "way": way,
@@ -107,7 +111,7 @@ def main():
             f"each epoch, wall (processor) s: {each}"
         )
     ratio = results[0]["wall"] / results[1]["wall"]
-    print(f"wall-clock ratio arrays / array_batches: {ratio:.2f}")
+    print(f"wall-clock ratio keras / cnnbook: {ratio:.2f}")
     if arguments.json:
         table = {"cpu": cpu_name(), "cores": os.cpu_count(), **versions, "results": results}
         arguments.json.write_text(json.dumps({**table, "ratio": ratio}, indent=1) + "\n")

@@ -23,6 +23,7 @@ Used by every chapter; devices and precision by the chapters that train with Ker
 """
 
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -43,6 +44,7 @@ __all__ = [
     "use_precision",
     "value_and_gradients",
     "visible_gpus",
+    "without_autotuning",
 ]
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -206,6 +208,10 @@ def import_keras():
     that its start-up log lines do not reach the notebook. On JAX or PyTorch,
     TensorFlow is not imported at all (it need not be installed).
 
+    On TensorFlow, the ``tf.data`` pipelines that Keras builds to feed arrays to ``fit``,
+    ``evaluate`` and ``predict`` run without autotuning (:func:`without_autotuning`):
+    the same batches, without an idle wait at the end of every epoch.
+
     On JAX, one warning is silenced: JAX without 64-bit mode (its default) keeps integer
     labels as int32, and JAX 0.12 warns at every ``fit`` that Keras asked for int64
     ("Explicitly requested dtype int64 requested in ShapeDtypeStruct is not available").
@@ -218,6 +224,7 @@ def import_keras():
     """
     if backend() == "tensorflow":
         import_tensorflow()
+        _untune_keras_array_pipelines()
     elif backend() == "jax":
         warnings.filterwarnings(
             "ignore",
@@ -232,6 +239,46 @@ def import_keras():
             "(restart the kernel)"
         )
     return keras
+
+
+def without_autotuning(dataset):
+    """``dataset``, a ``tf.data.Dataset``, with ``tf.data``'s autotuning turned off.
+
+    ``tf.data`` tunes a pipeline in a thread that sleeps between its rounds, twice as
+    long each time, up to a minute; and TensorFlow (2.19 and 2.21, at least) deletes a
+    pipeline's iterator, as Keras does at the end of every epoch and of every
+    ``evaluate`` and ``predict``, only after that thread wakes up, with nothing else
+    running. On two CPU cores, four epochs of chapter 10's network took 109 s with
+    Keras's autotuned pipeline and 82 s without (``benchmarks/bench_epoch_end.py``).
+    Autotuning sets how many threads and how much buffering a pipeline uses, not what
+    it yields: the batches and their order are the same.
+    """
+    options = import_tensorflow().data.Options()  # merged with the dataset's own
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
+def _untune_keras_array_pipelines():
+    """Keras's ``tf.data`` pipelines for arrays, built :func:`without_autotuning`.
+
+    Keras has no option for it, so this wraps the method that builds them (the same in
+    Keras 3.10, Colab's, and 3.15; Keras's own stays reachable as its ``__wrapped__``).
+    On a Keras without that method it does nothing (a unit test checks that it took).
+    """
+    try:
+        from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+    except ImportError:
+        return
+    build = getattr(ArrayDataAdapter, "get_tf_dataset", None)
+    if build is None or getattr(build, "untuned_by_cnnbook", False):
+        return
+
+    @functools.wraps(build)
+    def get_tf_dataset(self):
+        return without_autotuning(build(self))
+
+    get_tf_dataset.untuned_by_cnnbook = True
+    ArrayDataAdapter.get_tf_dataset = get_tf_dataset
 
 
 def value_and_gradients(function, variables):

@@ -146,6 +146,15 @@ def batch_norms(**options):
     return layers
 
 
+def test_fast_cnn_rebuilds_from_its_config():
+    recipe = fast.FastRecipe(widths=(8, 8, 8), whiten=False)
+    model = fast.fast_cnn(recipe)
+    clone = keras.Sequential.from_config(model.get_config())
+    assert [type(layer) for layer in clone.layers] == [type(layer) for layer in model.layers]
+    activations = [layer for layer in clone.layers if isinstance(layer, keras.layers.Activation)]
+    assert len(activations) == 7 and all(a.activation is fast.gelu for a in activations)
+
+
 @pytest.mark.parametrize("scale", [False, True])
 def test_batch_norm_trains_as_kerass(scale):
     ours, theirs = batch_norms(momentum=0.6, epsilon=1e-12, scale=scale)

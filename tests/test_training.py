@@ -141,39 +141,39 @@ def test_predict_with_flip_averages_an_image_and_its_mirror(tf):
     np.testing.assert_allclose(predict_with_flip(model, dataset), [[2.0, 0.0]])
 
 
-def test_array_batches_train_and_predict_as_arrays_do_without_autotuning(tf, rng):
-    import keras
+def test_kerass_pipelines_for_arrays_run_without_autotuning_and_yield_the_same_batches(tf, rng):
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
-    from cnnbook.keras.training import array_batches
+    from cnnbook import runtime
 
-    x = rng.random((50, 4, 4, 3)).astype("float32")
-    y = rng.integers(0, 2, size=50)
+    runtime.import_keras()
+    build = ArrayDataAdapter.get_tf_dataset
+    assert getattr(build, "untuned_by_cnnbook", False)  # import_keras wrapped it
+    runtime.import_keras()
+    assert ArrayDataAdapter.get_tf_dataset is build  # once only
+    x = rng.random((50, 2)).astype("float32")
+    y = np.arange(50)
 
-    def trained(**data):
-        keras.utils.set_random_seed(3)
-        network = keras.Sequential(
-            [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
-        )
-        network.compile("sgd", "sparse_categorical_crossentropy")
-        network.fit(**data, epochs=2, shuffle=False, verbose=0)
-        return network
+    def batches(get_tf_dataset):
+        tf.random.set_seed(5)
+        dataset = get_tf_dataset(ArrayDataAdapter(x, y, batch_size=16, shuffle=True))
+        return dataset, [labels.numpy().tolist() for _, labels in dataset]
 
-    ours, keras_own = trained(**array_batches(x, y, 16)), trained(x=x, y=y, batch_size=16)
-    for a, b in zip(ours.get_weights(), keras_own.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-6)
-    predicted = ours.predict(**array_batches(x, batch_size=16), verbose=0)
-    np.testing.assert_allclose(predicted, ours.predict(x, batch_size=16, verbose=0), rtol=1e-6)
-    dataset = array_batches(x, y, 16)["x"]
-    assert dataset.options().autotune.enabled is False  # no tuning thread to wait for
-    assert [len(batch) for batch, _ in dataset] == [16, 16, 16, 2]  # in order, last one short
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
-        array_batches(x, y, 0)
+    ours, our_batches = batches(build)
+    kerass, kerass_batches = batches(build.__wrapped__)
+    assert ours.options().autotune.enabled is False  # no tuning thread to wait for
+    assert kerass.options().autotune.enabled is not False
+    assert our_batches == kerass_batches  # the same batches, in the same order
+    assert [len(batch) for batch in our_batches] == [16, 16, 16, 2]
+    assert sum(our_batches, []) != list(range(50))  # and shuffled
 
 
-def test_array_batches_are_keras_own_arguments_off_tensorflow(tf, monkeypatch):
-    from cnnbook.keras import training
+def test_without_autotuning_keeps_a_datasets_other_options(tf):
+    from cnnbook.runtime import without_autotuning
 
-    monkeypatch.setattr(training, "backend", lambda: "jax")
-    x, y = np.zeros((3, 2)), np.zeros(3)
-    assert training.array_batches(x, y, 2) == {"x": x, "y": y, "batch_size": 2}
-    assert training.array_batches(x, batch_size=2) == {"x": x, "batch_size": 2}
+    options = tf.data.Options()
+    options.deterministic = False
+    dataset = without_autotuning(tf.data.Dataset.range(3).with_options(options))
+    assert dataset.options().autotune.enabled is False
+    assert dataset.options().deterministic is False
+    assert list(dataset.as_numpy_iterator()) == [0, 1, 2]

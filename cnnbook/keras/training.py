@@ -13,12 +13,11 @@ import time
 import numpy as np
 
 from cnnbook._arguments import positive_int
-from cnnbook.runtime import backend, import_keras, import_tensorflow
+from cnnbook.runtime import backend, import_keras, import_tensorflow, without_autotuning
 
 keras = import_keras()
 
 __all__ = [
-    "array_batches",
     "cifar10_subsets",
     "epoch_logger",
     "make_dataset",
@@ -130,57 +129,13 @@ def train_and_evaluate(model, data, epochs, batch_size=64, callbacks=(), seed=0)
 # --------------------------------------------------------------------------------------
 
 
-def array_batches(inputs, targets=None, batch_size=32):
-    """Arrays in memory, in batches and in order, as keyword arguments of ``fit``,
-    ``evaluate`` or ``predict`` (``model.fit(**array_batches(x, y, 1024), ...)``).
-
-    On JAX and PyTorch these are the arrays and the batch size, as Keras takes them. On
-    TensorFlow they are a ``tf.data`` dataset of the same batches with its autotuning
-    turned off. Keras feeds arrays through an autotuned ``tf.data`` pipeline, whose
-    tuning thread sleeps between rounds, longer and longer, up to a minute; and when
-    the pipeline is deleted at the end of an epoch, TensorFlow (2.19 and 2.21, at least)
-    waits for that thread to wake up, with nothing else running. Measured on two CPU
-    cores: four epochs of about 20 s took 128 s instead of 81, and the epochs of chapter
-    9d's recipe (a ``fit`` each) about 200 s instead of 145. Batches sliced from arrays
-    have nothing to tune.
-
-    Parameters
-    ----------
-    inputs : numpy.ndarray
-    targets : numpy.ndarray, optional
-        None for ``predict``.
-    batch_size : int, default 32
-        The last batch may be smaller.
-
-    Returns
-    -------
-    dict
-        ``x`` (and ``y`` and ``batch_size`` except on TensorFlow).
-    """
-    batch_size = positive_int(batch_size, "batch_size")
-    if backend() != "tensorflow":
-        arguments = {"x": inputs, "batch_size": batch_size}
-        return arguments if targets is None else {**arguments, "y": targets}
-    tf = import_tensorflow()
-    data = inputs if targets is None else (inputs, targets)
-    return {"x": _without_autotuning(tf.data.Dataset.from_tensor_slices(data).batch(batch_size))}
-
-
-def _without_autotuning(dataset):
-    """``dataset`` with ``tf.data``'s autotuning off: no tuning thread for the end of an
-    epoch to wait for (:func:`array_batches`)."""
-    options = import_tensorflow().data.Options()  # merged with the dataset's own
-    options.autotune.enabled = False
-    return dataset.with_options(options)
-
-
 def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=None):
     """Batches of uint8 images scaled to [0, 1] on the fly, for ``model.fit``.
 
     Keeping the images as uint8 in memory takes a quarter of the space of float32;
     the scaling happens batch by batch. On the TensorFlow backend this is a ``tf.data``
-    pipeline (scaled in parallel with training, prefetched, with autotuning off as in
-    :func:`array_batches`); on JAX and PyTorch, where
+    pipeline (scaled in parallel with training, prefetched, with autotuning off:
+    :func:`cnnbook.runtime.without_autotuning`); on JAX and PyTorch, where
     TensorFlow may not be installed, a ``keras.utils.PyDataset`` of NumPy batches.
 
     Parameters
@@ -219,10 +174,9 @@ def make_dataset(images, labels, batch_size, shuffle=False, seed=0, num_classes=
             batch_labels = tf.one_hot(batch_labels, num_classes)
         return batch_images, batch_labels
 
-    # Autotuning off (as in array_batches): the parallel map then runs on every core,
-    # and the batches and their order are the same.
+    # Without autotuning, the parallel map runs on every core.
     dataset = dataset.batch(batch_size).map(scale, num_parallel_calls=tf.data.AUTOTUNE)
-    return _without_autotuning(dataset.prefetch(tf.data.AUTOTUNE))
+    return without_autotuning(dataset.prefetch(tf.data.AUTOTUNE))
 
 
 def _array_batches(images, labels, batch_size, shuffle, seed, num_classes):

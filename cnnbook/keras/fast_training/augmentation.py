@@ -10,7 +10,6 @@ import numpy as np
 
 from cnnbook._arguments import whole_number
 from cnnbook.keras.fast_training.recipe import _check_flip
-from cnnbook.keras.training import array_batches
 from cnnbook.runtime import import_keras
 
 keras = import_keras()
@@ -235,7 +234,7 @@ def predict_tta_levels(model, images, levels=(0, 1, 2), batch_size=1000):
         raise ValueError(f"levels must be 0, 1 or 2. Received: {levels!r}")
 
     def logits(views):
-        predicted = model.predict(**array_batches(views, batch_size=batch_size), verbose=0)
+        predicted = model.predict(views, batch_size=batch_size, verbose=0)
         return predicted.astype(np.float64)
 
     def mirror(views):

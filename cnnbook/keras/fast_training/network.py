@@ -153,11 +153,13 @@ class BatchNorm(keras.layers.BatchNormalization):
         if backend() != "tensorflow" or self.renorm:
             return False
         tf = import_tensorflow()
+        replicas = tf.distribute.get_replica_context()  # None across replicas
         return (
             len(inputs.shape) == 4
             and self.axis in (-1, 3)
             and inputs.dtype == tf.float32
-            and tf.distribute.get_replica_context().num_replicas_in_sync == 1
+            and replicas is not None
+            and replicas.num_replicas_in_sync == 1
             and not tf.config.list_logical_devices("GPU")
         )
 

@@ -26,7 +26,6 @@ from cnnbook.keras.fast_training.augmentation import (
 from cnnbook.keras.fast_training.network import fast_cnn
 from cnnbook.keras.fast_training.optimizer import FastSGD, Lookahead, TriangularSchedule
 from cnnbook.keras.fast_training.recipe import FastRecipe
-from cnnbook.keras.training import array_batches
 from cnnbook.runtime import backend, import_keras, import_tensorflow
 
 keras = import_keras()
@@ -236,7 +235,9 @@ def train_fast(
         else:
             inputs = augment.epoch(epoch, chosen)
         fitted = trainer.fit(
-            **array_batches(inputs, targets[chosen], recipe.batch_size),
+            inputs,
+            targets[chosen],
+            batch_size=recipe.batch_size,
             epochs=1,
             shuffle=False,
             verbose=0,

@@ -1,0 +1,108 @@
+"""One training step of chapter 9d's network on TensorFlow, with Keras's GELU and batch
+normalization and with cnnbook's fused ones, and with the whitening layer frozen.
+
+    python benchmarks/bench_fast_kernels.py [--steps 6] [--json PATH]
+
+On two CPU cores the arithmetic of a step of ``fast_cnn`` (batch 1,024) is mostly its
+convolutions, but its element-wise layers cost more than their arithmetic: TensorFlow
+runs Keras's GELU and batch normalization as chains of small operations, each reading
+and writing the whole activation tensor, and memory sets their pace.
+``cnnbook.keras.fast_training.gelu`` (one XLA-compiled kernel each way) and ``BatchNorm``
+(TensorFlow's ``FusedBatchNormV3``) compute the same in fewer passes; ``train_fast``
+also freezes the whitening layer once its bias has stopped, so that the step no longer
+computes the first block's gradient with respect to its input.
+
+Each variant builds the step that chapter 9d compiles (``bench_precision``'s
+``chapter_09d``: the augmentation, ``fast_cnn``, ``FastSGD`` with its lookahead) in a
+fresh process and times ``train_on_batch`` on a fixed batch after one step that
+compiles: the median wall-clock time of ``--steps`` steps. The variants run one after
+the other, in order, so the ratios are to the first one measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import cpu_name  # noqa: E402
+
+VARIANTS = {
+    "keras": "Keras's GELU and batch normalization",
+    "gelu": "fused GELU, Keras's batch normalization",
+    "fused": "fused GELU and batch normalization (fast_cnn)",
+    "frozen": "fused, whitening layer frozen (after epoch 4)",
+}
+
+
+def time_variant(variant, steps):
+    """Median wall-clock seconds of one training step of the ``variant``'s network."""
+    import numpy as np
+    from bench_precision import chapter_09d
+
+    import cnnbook
+    from cnnbook.keras import fast_training as fast
+
+    keras = cnnbook.import_keras()
+    keras.utils.set_random_seed(0)
+    trainer, indices, targets = chapter_09d(keras, 1024, np.random.default_rng(0))
+    model = trainer.layers[-1]
+    for layer in model.layers:
+        if variant == "keras" and isinstance(layer, keras.layers.Activation):
+            layer.activation = lambda x: keras.activations.gelu(x, approximate=False)
+        if variant in ("keras", "gelu") and isinstance(layer, fast.BatchNorm):
+            layer._fuses = lambda inputs: False  # Keras's own computation
+    if variant == "frozen":
+        model.get_layer("whiten").trainable = False
+    trainer.train_on_batch(indices, targets)  # compiles
+    wall = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        trainer.train_on_batch(indices, targets)  # returns the loss as NumPy: waits for it
+        wall.append(time.perf_counter() - started)
+    return {"variant": variant, "wall": statistics.median(wall), "steps": wall}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per variant")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)  # a child
+    arguments = parser.parse_args()
+    if arguments.variant:
+        print(json.dumps(time_variant(arguments.variant, arguments.steps)))
+        return
+
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    versions = {name: importlib.metadata.version(name) for name in ("tensorflow", "keras")}
+    print(
+        f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}; {cpu_name()}, "
+        f"{os.cpu_count()} cores; chapter 9d's step at batch 1,024, float32, "
+        f"median of {arguments.steps} steps"
+    )
+    results = []
+    for variant, description in VARIANTS.items():
+        command = [sys.executable, __file__, "--variant", variant, "--steps", str(arguments.steps)]
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr)
+            raise SystemExit(f"failed: {' '.join(command)}")
+        result = json.loads(done.stdout.splitlines()[-1])
+        result["ratio"] = result["wall"] / (results[0]["wall"] if results else result["wall"])
+        results.append(result)
+        print(f"{description:<48} {result['wall']:6.3f} s  {result['ratio']:5.2f}")
+    if arguments.json:
+        table = {"cpu": cpu_name(), "cores": os.cpu_count(), **versions, "results": results}
+        arguments.json.write_text(json.dumps(table, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
