@@ -150,7 +150,7 @@ class BatchNorm(keras.layers.BatchNormalization):
         return super().call(inputs, training=training, mask=mask)
 
     def _fuses(self, inputs):
-        if backend() != "tensorflow" or self.renorm:
+        if backend() != "tensorflow" or getattr(self, "renorm", False):  # Keras >= 3.11
             return False
         tf = import_tensorflow()
         replicas = tf.distribute.get_replica_context()  # None across replicas
