@@ -24,7 +24,6 @@ import argparse
 import importlib.metadata
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_precision import chapter_10_images  # noqa: E402
-from timing import cpu_name  # noqa: E402
+from timing import cpu_name, run_child  # noqa: E402
 
 WAYS = ("keras", "cnnbook")
 
@@ -97,13 +96,8 @@ def main():
     )
     results = []
     for way in WAYS:
-        command = [sys.executable, __file__, "--way", way]
-        command += ["--images", str(arguments.images), "--epochs", str(arguments.epochs)]
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
-        if done.returncode != 0:
-            sys.stderr.write(done.stderr)
-            raise SystemExit(f"failed: {' '.join(command)}")
-        result = json.loads(done.stdout.splitlines()[-1])
+        sizes = ["--images", str(arguments.images), "--epochs", str(arguments.epochs)]
+        result = run_child(__file__, ["--way", way, *sizes], env)
         results.append(result)
         each = ", ".join(f"{wall:.1f} ({processor:.1f})" for wall, processor in result["epochs"])
         print(

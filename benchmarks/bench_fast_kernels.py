@@ -26,14 +26,13 @@ import importlib.metadata
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing import cpu_name  # noqa: E402
+from timing import cpu_name, run_child  # noqa: E402
 
 VARIANTS = {
     "keras": "Keras's GELU and batch normalization",
@@ -90,12 +89,7 @@ def main():
     )
     results = []
     for variant, description in VARIANTS.items():
-        command = [sys.executable, __file__, "--variant", variant, "--steps", str(arguments.steps)]
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
-        if done.returncode != 0:
-            sys.stderr.write(done.stderr)
-            raise SystemExit(f"failed: {' '.join(command)}")
-        result = json.loads(done.stdout.splitlines()[-1])
+        result = run_child(__file__, ["--variant", variant, "--steps", str(arguments.steps)], env)
         result["ratio"] = result["wall"] / (results[0]["wall"] if results else result["wall"])
         results.append(result)
         print(f"{description:<48} {result['wall']:6.3f} s  {result['ratio']:5.2f}")

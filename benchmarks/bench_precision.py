@@ -38,11 +38,10 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 
-from timing import cpu_name
+from timing import cpu_name, run_child
 
 POLICIES = ["float32", "mixed_float16", "mixed_bfloat16"]
 CHAPTER_POLICIES = ["float32", "mixed_bfloat16"]
@@ -266,16 +265,6 @@ def time_chapter(key, policy, steps, min_seconds):
 # --------------------------------------------------------------------------------------
 
 
-def run_child(arguments, env=None):
-    """Run this script with ``arguments`` in a fresh Python; return its last line as JSON."""
-    command = [sys.executable, __file__, *arguments]
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr)
-        raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}")
-    return json.loads(done.stdout.splitlines()[-1])
-
-
 def chosen_chapters(names):
     """The keys of CHAPTERS that ``names`` select ("10" selects both of chapter 10's)."""
     if not names:
@@ -311,7 +300,7 @@ def compare_chapters(names, steps, min_seconds, json_path=None):
         for policy in CHAPTER_POLICIES:
             arguments = ["--chapter", key, "--policy", policy, "--steps", str(steps)]
             arguments += ["--min-seconds", str(min_seconds)]
-            times[policy] = run_child(arguments, env)
+            times[policy] = run_child(__file__, arguments, env)
         ratio = times["mixed_bfloat16"]["wall"] / times["float32"]["wall"]
         verdict = "faster" if ratio < 1 else "slower"
         row = {"chapter": chapter, "network": network, "batch_size": batch_size}
@@ -388,7 +377,7 @@ def main(argv=None):
     results = []
     for policy in POLICIES:
         arguments = ["--policy", policy, "--steps", str(steps)]
-        results.append(run_child(arguments + ["--batch-size", str(args.batch_size)]))
+        results.append(run_child(__file__, arguments + ["--batch-size", str(args.batch_size)]))
     print(f"small CNN, batch {args.batch_size}, {steps} steps, on {results[0]['backend']}")
     print(f"{'policy':<16}{'processor':>12}{'wall':>12}{'ratio':>8}")
     for result in results:

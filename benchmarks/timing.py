@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 
@@ -54,3 +57,17 @@ def cpu_name():
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def run_child(script, arguments, env=None):
+    """Run ``script`` with ``arguments`` in a fresh Python; return its last line as JSON.
+
+    The benchmarks measure each setting in a process of its own (Keras's global policy,
+    the backend's compiled functions and its threads belong to a process).
+    """
+    command = [sys.executable, str(script), *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}")
+    return json.loads(done.stdout.splitlines()[-1])
