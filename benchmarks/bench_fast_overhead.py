@@ -1,7 +1,7 @@
 """What the fast recipe's training loop costs beyond the arithmetic: seconds per epoch
 of a network too small to compute anything, with the host pipeline and the device one.
 
-    python benchmarks/bench_fast_overhead.py [--epochs 4] [--images 50000]
+    python benchmarks/bench_fast_overhead.py [--epochs 4] [--images 50000] [--no-xla]
     KERAS_BACKEND=jax python benchmarks/bench_fast_overhead.py
 
 The network does almost no arithmetic: a mean over each image's pixels, one batch
@@ -16,6 +16,11 @@ of :func:`cnnbook.keras.fast_training.train_fast`:
   lookahead in a callback every 5 steps (the pipeline of the chapter's first stored run);
 - ``device``: the images go to the device once, the augmentation and the lookahead
   run inside the compiled step, 8 steps per compiled call.
+
+Both compile their step with XLA (``jit_compile=True``), as Keras does on a GPU (on
+JAX always; on TensorFlow, "auto" means XLA when a GPU is present and TensorFlow's own
+op-by-op executor on a CPU): the step timed is the one a GPU would run. ``--no-xla``
+times TensorFlow's CPU step instead, the one chapter 9d trains with on a CPU.
 
 Both run in this process, alternately (host, device, host, device, ...), so that the
 ratio is taken under the same load; each time is the median over the epochs after the
@@ -59,13 +64,20 @@ def tiny_network(recipe, whitening_images, seed):
 VARIANTS = {"with augmentation": {}, "without augmentation": {"translate": 0, "flip": "none"}}
 
 
-def epoch_seconds(pipeline, images, labels, epochs, settings):
+def epoch_seconds(pipeline, images, labels, epochs, settings, jit_compile=True):
     """Seconds of each epoch after the first, training with ``pipeline``."""
     from cnnbook.keras import fast_training as fast
 
     recipe = fast.FastRecipe(epochs=epochs, whiten=False, **settings)
     result = fast.train_fast(
-        images, labels, recipe, seed=0, log=None, pipeline=pipeline, network=tiny_network
+        images,
+        labels,
+        recipe,
+        seed=0,
+        log=None,
+        pipeline=pipeline,
+        network=tiny_network,
+        jit_compile=jit_compile,
     )
     ends = [entry["seconds"] for entry in result.history]
     return [later - earlier for earlier, later in zip(ends, ends[1:])]
@@ -77,6 +89,11 @@ def main():
     parser.add_argument("--images", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each pipeline")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--no-xla",
+        action="store_true",
+        help="TensorFlow: time the step without XLA, as it runs on a CPU (JAX always uses XLA)",
+    )
     arguments = parser.parse_args()
     if arguments.epochs < 2:
         parser.error("--epochs must be at least 2 (the first epoch is not timed)")
@@ -86,6 +103,11 @@ def main():
     import cnnbook
 
     keras = cnnbook.import_keras()
+    if arguments.no_xla and keras.backend.backend() != "tensorflow":
+        parser.error("--no-xla is for the TensorFlow backend")
+    # PyTorch: Keras's "auto" (its jit_compile=True would be torch.compile, not XLA).
+    jit_compile = "auto" if keras.backend.backend() == "torch" else not arguments.no_xla
+    xla = jit_compile is True
     rng = np.random.default_rng(0)
     images = rng.normal(size=(arguments.images, 32, 32, 3)).astype(np.float32)
     labels = rng.integers(0, 10, arguments.images)
@@ -93,14 +115,14 @@ def main():
     for _ in range(arguments.rounds):
         for variant, pipeline in times:
             times[variant, pipeline] += epoch_seconds(
-                pipeline, images, labels, arguments.epochs, VARIANTS[variant]
+                pipeline, images, labels, arguments.epochs, VARIANTS[variant], jit_compile
             )
     median = {key: statistics.median(values) for key, values in times.items()}
     ratios = {v: median[v, "host"] / median[v, "device"] for v in VARIANTS}
     print(
         f"fast recipe on tiny_network, {arguments.images:,} images, "
         f"batch 1024, Keras {keras.__version__} on {keras.backend.backend()}, "
-        f"{cpu_name()}, {os.cpu_count()} cores"
+        f"{'XLA' if xla else 'no XLA'}, {cpu_name()}, {os.cpu_count()} cores"
     )
     print(f"{'':<22}{'pipeline':<10}{'s/epoch':>10}   each epoch after the first")
     for (variant, pipeline), values in times.items():
@@ -114,6 +136,7 @@ def main():
                 {
                     "backend": keras.backend.backend(),
                     "keras": keras.__version__,
+                    "xla": xla,
                     "machine": cpu_name(),
                     "images": arguments.images,
                     "seconds_per_epoch": {f"{v}, {p}": t for (v, p), t in times.items()},

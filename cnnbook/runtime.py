@@ -248,8 +248,9 @@ def without_autotuning(dataset):
     long each time, up to a minute; and TensorFlow (2.19 and 2.21, at least) deletes a
     pipeline's iterator, as Keras does at the end of every epoch and of every
     ``evaluate`` and ``predict``, only after that thread wakes up, with nothing else
-    running. On two CPU cores, four epochs of chapter 10's network took 109 s with
-    Keras's autotuned pipeline and 82 s without (``benchmarks/bench_epoch_end.py``).
+    running. On two CPU cores, four epochs of chapter 10's network took 1.24 to 1.34
+    times as long with Keras's autotuned pipeline as without, in three runs of
+    ``benchmarks/bench_epoch_end.py`` (figures in ``benchmarks/README.md``).
     Autotuning sets how many threads and how much buffering a pipeline uses, not what
     it yields: the batches and their order are the same.
     """

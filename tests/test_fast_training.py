@@ -569,6 +569,29 @@ def test_freezing_the_settled_whitening_layer_changes_no_number(monkeypatch):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.skipif(backend() == "torch", reason="XLA compiles the JAX and TensorFlow steps")
+def test_train_fast_with_and_without_xla_trains_the_same(monkeypatch):
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(512, 32, 32, 3)).astype("float32")
+    labels = np.arange(512) % 10
+    recipe = fast.FastRecipe(epochs=2, batch_size=256, widths=(8, 8, 8), whiten_bias_epochs=1)
+    compiled_with = []
+    compile_model = keras.Model.compile
+
+    def compile_spy(model, *arguments, **settings):
+        compiled_with.append(settings["jit_compile"])
+        return compile_model(model, *arguments, **settings)
+
+    monkeypatch.setattr(keras.Model, "compile", compile_spy)
+    weights = {}
+    for jit_compile in (True, False):
+        result = fast.train_fast(images, labels, recipe, log=None, jit_compile=jit_compile)
+        weights[jit_compile] = [keras.ops.convert_to_numpy(w) for w in result.model.weights]
+    assert compiled_with == [True, False]
+    for xla, plain in zip(weights[True], weights[False]):
+        np.testing.assert_allclose(xla, plain, rtol=1e-4, atol=1e-5)
+
+
 def test_train_fast_rejects_bad_input():
     with pytest.raises(ValueError, match="32, 32, 3"):
         fast.train_fast(np.zeros((10, 28, 28, 1)), np.zeros(10))
@@ -581,6 +604,8 @@ def test_train_fast_rejects_bad_input():
         fast.train_fast(images, np.zeros(1024), pipeline="gpu")
     with pytest.raises(ValueError, match="steps_per_execution"):
         fast.train_fast(images, np.zeros(1024), steps_per_execution=0)
+    with pytest.raises(ValueError, match="jit_compile"):
+        fast.train_fast(images, np.zeros(1024), jit_compile="yes")
 
 
 def test_recorded_runs_ship_with_the_package():

@@ -79,7 +79,14 @@ class FastResult:
 
 
 def compile_fast(
-    trainer, model, recipe, steps_per_epoch, total_steps, lookahead=None, steps_per_execution=1
+    trainer,
+    model,
+    recipe,
+    steps_per_epoch,
+    total_steps,
+    lookahead=None,
+    steps_per_execution=1,
+    jit_compile="auto",
 ):
     """Compile ``trainer`` with the recipe's optimizer, loss and metric.
 
@@ -95,6 +102,9 @@ def compile_fast(
         Run inside the optimizer's step (see :class:`FastSGD`).
     steps_per_execution : int, default 1
         Training steps per compiled call.
+    jit_compile : bool or "auto", default "auto"
+        Passed to ``compile``: whether the step is compiled with XLA. Keras's "auto"
+        compiles with XLA on JAX always and on TensorFlow when a GPU is present.
 
     Returns
     -------
@@ -128,6 +138,7 @@ def compile_fast(
         ),
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
+        jit_compile=jit_compile,
     )
     return optimizer
 
@@ -141,6 +152,7 @@ def train_fast(
     pipeline="device",
     steps_per_execution=8,
     network=None,
+    jit_compile="auto",
 ):
     """Train :func:`fast_cnn` with the whole recipe on normalized ``images``.
 
@@ -170,6 +182,11 @@ def train_fast(
         Builds the model, with :func:`fast_cnn`'s signature ``(recipe,
         whitening_images, seed)``; default :func:`fast_cnn`. (The overhead benchmark
         passes a network that does almost no arithmetic.)
+    jit_compile : bool or "auto", default "auto"
+        Whether the training step is compiled with XLA (:func:`compile_fast`). Keras's
+        "auto" uses XLA on JAX, and on TensorFlow only when a GPU is present: on a CPU,
+        TensorFlow's own kernels run the chapter's convolutions faster than XLA's.
+        (The overhead benchmark passes True, to time the step a GPU would run.)
 
     Returns
     -------
@@ -179,6 +196,8 @@ def train_fast(
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be 'device' or 'host'. Received: pipeline={pipeline!r}")
     positive_int(steps_per_execution, "steps_per_execution")
+    if not (isinstance(jit_compile, bool) or jit_compile == "auto"):
+        raise ValueError(f"jit_compile must be True, False or 'auto'. Received: {jit_compile!r}")
     if backend() == "torch":
         steps_per_execution = 1  # Keras's PyTorch trainer refuses more
     images = np.asarray(images, dtype=np.float32)
@@ -207,13 +226,22 @@ def train_fast(
         augment = AugmentedImages(images, recipe.translate, recipe.flip, seed=augment_seed)
         trainer = keras.Sequential([keras.Input((), dtype="int32"), augment, model])
         optimizer = compile_fast(
-            trainer, model, recipe, steps_per_epoch, total_steps, lookahead, steps_per_execution
+            trainer,
+            model,
+            recipe,
+            steps_per_epoch,
+            total_steps,
+            lookahead,
+            steps_per_execution,
+            jit_compile,
         )
         callbacks = []
     else:
         augment = FlipTranslate(images, recipe.translate, recipe.flip, seed=augment_seed)
         trainer = model
-        optimizer = compile_fast(trainer, model, recipe, steps_per_epoch, total_steps)
+        optimizer = compile_fast(
+            trainer, model, recipe, steps_per_epoch, total_steps, jit_compile=jit_compile
+        )
         callbacks = [lookahead] if lookahead else []
     # On TensorFlow, which runs the gradient op by op, the whitening bias's gradient
     # costs a convolution's backward pass: once the bias has stopped for good, the layer
