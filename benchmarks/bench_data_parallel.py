@@ -36,6 +36,7 @@ import contextlib
 
 import cnnbook
 from cnnbook.keras import fast_training as fast
+from cnnbook.runtime import data_parallel
 
 keras = cnnbook.import_keras()
 recipe = fast.FastRecipe(batch_size=batch, epochs=1, widths=(32, 128, 128))
@@ -44,11 +45,11 @@ images = rng.normal(size=(batch * steps, 32, 32, 3)).astype("float32")
 labels = rng.integers(0, 10, batch * steps)
 if devices == 1 and gpus:
     names = ["gpu:0"] if backend == "jax" else ["/gpu:0"]
-    context = fast.data_parallel(names)
+    context = data_parallel(names)
 elif devices == 1:
     context = contextlib.nullcontext(1)
 else:
-    context = fast.data_parallel()
+    context = data_parallel()
 with context as found:
     assert found == devices or gpus, (found, devices)
     fast.train_fast(images[: batch * 2], labels[: batch * 2], recipe, log=None)  # compile

@@ -12,7 +12,8 @@ Keras 3 runs the same model code on TensorFlow (the book's default), JAX or PyTo
 chosen by the environment variable ``KERAS_BACKEND`` before Keras is imported.
 :func:`import_keras` imports it (TensorFlow quietly, when that is the backend);
 :func:`value_and_gradients`, :func:`visible_gpus`, :func:`choose_precision` and
-:func:`describe_device` work the same on each backend. Every chapter that trains with
+:func:`describe_device` work the same on each backend, and :func:`data_parallel` trains
+on several devices with each backend's own engine. Every chapter that trains with
 Keras calls :func:`use_precision`: 16-bit compute where the GPU is fast at it, or the
 policy that the environment variable ``CNNBOOK_PRECISION`` names
 (``float32``, ``mixed_float16`` or ``mixed_bfloat16``), so that a CPU can run a chapter
@@ -35,6 +36,7 @@ __all__ = [
     "budget",
     "choose_precision",
     "cpu_has_bfloat16",
+    "data_parallel",
     "describe_device",
     "expect_accuracy",
     "import_keras",
@@ -548,6 +550,63 @@ def visible_gpus():
         (torch.cuda.get_device_name(index), tuple(torch.cuda.get_device_capability(index)))
         for index in range(torch.cuda.device_count())
     ]
+
+
+@contextlib.contextmanager
+def data_parallel(devices=None):
+    """Build, compile and train inside this block to train on several devices.
+
+    Data parallelism with each backend's own engine: every device holds a copy of the
+    weights and takes an equal share of each batch; the gradients are averaged across
+    devices, so a step equals one step on the whole batch.
+
+    - JAX: ``keras.distribution.DataParallel`` (set for the block, unset after it).
+    - TensorFlow: ``tf.distribute.MirroredStrategy``'s scope (a model with batch
+      normalization must ask for ``synchronized=True`` to match, as
+      :func:`~cnnbook.keras.fast_training.fast_cnn` does).
+
+    Parameters
+    ----------
+    devices : list of str, optional
+        Device names (JAX: ``"cpu:0"``, ``"gpu:1"``; TensorFlow: ``"/cpu:0"``); by
+        default every GPU, or every CPU device when there is no GPU.
+
+    Yields
+    ------
+    int
+        The number of devices (``with data_parallel() as devices:``).
+
+    Raises
+    ------
+    NotImplementedError
+        On the PyTorch backend (use ``torch.distributed`` there).
+    """
+    name = backend()
+    if name == "jax":
+        keras = import_keras()
+        if devices is None:
+            devices = keras.distribution.list_devices()  # the GPUs, or else the CPU devices
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        try:
+            yield len(devices)
+        finally:
+            keras.distribution.set_distribution(previous)
+    elif name == "tensorflow":
+        tf = import_tensorflow()
+        if devices is None:
+            found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+            devices = [device.name for device in found]
+        strategy = tf.distribute.MirroredStrategy(
+            devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync
+    else:
+        raise NotImplementedError(
+            "data_parallel supports the JAX and TensorFlow backends; on PyTorch use "
+            "torch.distributed (DistributedDataParallel). Received backend: " + name
+        )
 
 
 def describe_device(gpus=None):

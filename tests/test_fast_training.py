@@ -4,6 +4,7 @@ computation, a short training run, and data parallelism on two virtual devices."
 import numpy as np
 import pytest
 
+from cnnbook import runtime
 from cnnbook.runtime import backend, import_keras
 
 fast = pytest.importorskip("cnnbook.keras.fast_training")
@@ -629,6 +630,7 @@ else:
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from cnnbook import import_keras
 from cnnbook.keras import fast_training as fast
+from cnnbook.runtime import data_parallel
 
 keras = import_keras()
 
@@ -641,7 +643,7 @@ def weights(devices):
     if devices == 1:
         result = fast.train_fast(images, labels, recipe, seed=0, log=None)
     else:
-        with fast.data_parallel() as found:
+        with data_parallel() as found:
             assert found == devices, found
             result = fast.train_fast(images, labels, recipe, seed=0, log=None)
     to_numpy = keras.ops.convert_to_numpy
@@ -663,7 +665,7 @@ def test_data_parallel_on_two_devices_matches_one(backend_name, run_under_backen
 
 
 def test_data_parallel_refuses_pytorch(monkeypatch):
-    monkeypatch.setattr(fast.training, "backend", lambda: "torch")
+    monkeypatch.setattr(runtime, "backend", lambda: "torch")
     with pytest.raises(NotImplementedError, match="torch.distributed"):
-        with fast.data_parallel():
+        with runtime.data_parallel():
             pass

@@ -23,8 +23,8 @@ Keras 3 and ``keras.ops``, so it runs on every backend, with each idea a switch 
 (the images go to the device once, the augmentation and the lookahead run inside the
 compiled step, several steps per call), or, with ``pipeline="host"``, the readable
 reference (augmentation in NumPy each epoch, lookahead in a callback).
-:func:`data_parallel` runs it on several devices. Importing this package imports Keras
-(on the backend ``KERAS_BACKEND`` names).
+:func:`cnnbook.runtime.data_parallel` runs it on several devices. Importing this package
+imports Keras (on the backend ``KERAS_BACKEND`` names).
 
 One module per part of the recipe, in the order of chapter 9d's sections: ``recipe``
 (the settings), ``network`` (whitening and the network), ``optimizer`` (SGD, the schedule
@@ -56,7 +56,6 @@ from cnnbook.keras.fast_training.recipe import FastRecipe
 from cnnbook.keras.fast_training.training import (
     FastResult,
     compile_fast,
-    data_parallel,
     recorded_runs,
     train_fast,
 )
@@ -73,7 +72,6 @@ __all__ = [
     "Scale",
     "TriangularSchedule",
     "compile_fast",
-    "data_parallel",
     "fast_cnn",
     "gelu",
     "normalize",

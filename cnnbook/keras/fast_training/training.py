@@ -1,14 +1,13 @@
 """The fast recipe's training run (chapter 9d, sections 6 and 7): the loop, and its results.
 
 :func:`train_fast` trains :func:`~cnnbook.keras.fast_training.network.fast_cnn` with the
-whole recipe, :func:`compile_fast` compiles a model with its optimizer and loss,
-:func:`data_parallel` runs it on several devices, and :func:`recorded_runs` reads the
-runs measured on a GPU that chapter 9d plots.
+whole recipe, :func:`compile_fast` compiles a model with its optimizer and loss, and
+:func:`recorded_runs` reads the runs measured on a GPU that chapter 9d plots.
+(:func:`cnnbook.runtime.data_parallel` runs it on several devices.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -26,7 +25,7 @@ from cnnbook.keras.fast_training.augmentation import (
 from cnnbook.keras.fast_training.network import fast_cnn
 from cnnbook.keras.fast_training.optimizer import FastSGD, Lookahead, TriangularSchedule
 from cnnbook.keras.fast_training.recipe import FastRecipe
-from cnnbook.runtime import backend, import_keras, import_tensorflow
+from cnnbook.runtime import backend, import_keras
 
 keras = import_keras()
 ops = keras.ops
@@ -306,52 +305,6 @@ def _whitening_settles(recipe, steps_per_epoch, lookahead):
     if lookahead is None:
         return stop
     return lookahead.every * math.ceil(stop / lookahead.every)
-
-
-@contextlib.contextmanager
-def data_parallel(devices=None):
-    """Build, compile and train inside this block to train on several devices.
-
-    Data parallelism with each backend's own engine: every device holds a copy of the
-    weights and takes an equal share of each batch; the gradients are averaged across
-    devices, so a step equals one step on the whole batch.
-
-    - JAX: ``keras.distribution.DataParallel`` (set for the block, unset after it).
-    - TensorFlow: ``tf.distribute.MirroredStrategy``'s scope.
-
-    Parameters
-    ----------
-    devices : list of str, optional
-        Device names (JAX: ``"cpu:0"``, ``"gpu:1"``; TensorFlow: ``"/cpu:0"``); by
-        default every GPU, or every CPU device when there is no GPU.
-
-    The block receives the number of devices (``with data_parallel() as devices:``).
-    """
-    name = backend()
-    if name == "jax":
-        if devices is None:
-            devices = keras.distribution.list_devices()  # the GPUs, or else the CPU devices
-        previous = keras.distribution.distribution()
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-        try:
-            yield len(devices)
-        finally:
-            keras.distribution.set_distribution(previous)
-    elif name == "tensorflow":
-        tf = import_tensorflow()
-        if devices is None:
-            found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-            devices = [device.name for device in found]
-        strategy = tf.distribute.MirroredStrategy(
-            devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
-        )
-        with strategy.scope():
-            yield strategy.num_replicas_in_sync
-    else:
-        raise NotImplementedError(
-            "data_parallel supports the JAX and TensorFlow backends; on PyTorch use "
-            "torch.distributed (DistributedDataParallel). Received backend: " + name
-        )
 
 
 def recorded_runs(study=None, name="fast_training_h200"):
