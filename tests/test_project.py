@@ -253,10 +253,41 @@ def test_mutation_testing_runs_weekly_on_its_own_not_in_make_test():
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "mutation.yml").read_text())
     assert set(workflow[True]) == {"schedule", "workflow_dispatch"}  # `on:` reads as True
     assert "make mutation" in [step.get("run") for step in workflow["jobs"]["mutation"]["steps"]]
-    # What it mutates and runs exists, and its settings are valid TOML for mutmut.
-    assert all(list(ROOT.glob(pattern)) for pattern in mutation.SOURCES)
-    assert all((ROOT / path).is_file() for path in mutation.TESTS)
-    assert all((ROOT / test.split("::")[0]).is_file() for test in mutation.DESELECT)
-    settings = tomllib.loads(mutation.mutmut_config())["tool"]["mutmut"]
-    assert settings["only_mutate"] == mutation.SOURCES
+    # What each part mutates and runs exists, and its settings are valid TOML for mutmut.
+    for part, chosen in mutation.PARTS.items():
+        assert all(list(ROOT.glob(pattern)) for pattern in chosen["sources"]), part
+        assert all((ROOT / path).is_file() for path in chosen["tests"]), part
+        for test in chosen["deselect"]:
+            path, name = test.split("::")
+            assert f"def {name}(" in (ROOT / path).read_text(), test
+        settings = tomllib.loads(mutation.mutmut_config(part))["tool"]["mutmut"]
+        assert settings["only_mutate"] == chosen["sources"]
     assert (ROOT / "benchmarks" / "mutation.md").is_file()
+
+
+def test_mutation_shields_only_the_inits_keras_inspects(tmp_path):
+    """Keras reads a layer's __init__ arguments, which mutmut's decorator hides: those
+    (and only those) are marked not to mutate, in the work folder's copy."""
+    from tools import mutation
+
+    module = tmp_path / "layers.py"
+    module.write_text(
+        "import keras\n\n\n"
+        "class Layer(keras.layers.Layer):\n"
+        "    def __init__(self, factor, **kwargs):\n"
+        "        super().__init__(**kwargs)\n\n"
+        "    def call(self, inputs):\n"
+        "        return inputs\n\n\n"
+        "class Plain:\n"
+        "    def __init__(self, factor):\n"
+        "        self.factor = factor\n"
+    )
+    mutation.shield_keras_layer_inits(module)
+    marked = [line for line in module.read_text().splitlines() if "no mutate" in line]
+    assert marked == ["    def __init__(self, factor, **kwargs):  # pragma: no mutate block"]
+    module.write_text(
+        "import keras\n\n\nclass Layer(keras.layers.Layer):\n"
+        "    def __init__(\n        self, factor\n    ):\n        pass\n"
+    )
+    with pytest.raises(ValueError, match="on one line"):
+        mutation.shield_keras_layer_inits(module)

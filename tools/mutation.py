@@ -1,6 +1,7 @@
-"""Mutation testing of the NumPy engine: what share of small bugs do the unit tests catch?
+"""Mutation testing: what share of small bugs do the unit tests catch?
 
-    python tools/mutation.py                    # every mutant; prints the share killed
+    python tools/mutation.py                    # the NumPy engine; prints the share killed
+    python tools/mutation.py --part fast        # chapter 9d's fast recipe (Keras)
     python tools/mutation.py --max-children 1   # one test process at a time
     python tools/mutation.py --keep             # reuse the last run's results (only the
                                                 # mutants of changed functions run again)
@@ -9,17 +10,18 @@
 
 mutmut (MUTMUT below, pinned) copies the package into a work folder, makes one mutant per
 small change of the code (``<`` for ``<=``, ``+ 1`` for ``- 1``, a string or a number
-changed, an argument left out, ...) in the modules of SOURCES, and runs, for each mutant,
-the unit tests of TESTS that call the mutated function. A mutant is *killed* when a test
-fails; one that every test passes *survived*: a change no test notices. The score is the
-share killed (a mutant that hangs counts as killed: its tests timed out).
-benchmarks/mutation.md records a run, and the survivors that are equivalent to the real
-code (no test can tell them apart).
+changed, an argument left out, ...) in the modules of a part (PARTS below), and runs, for
+each mutant, the part's unit tests that call the mutated function. A mutant is *killed*
+when a test fails; one that every test passes *survived*: a change no test notices. The
+score is the share killed (a mutant that hangs counts as killed: its tests timed out).
+benchmarks/mutation.md records the runs, and the survivors that are equivalent to the
+real code (no test can tell them apart).
 
 Everything lives outside `.venv`: mutmut and cnnbook's test extra with TensorFlow go into
 `.venv-mutation` (built once, rebuilt when pyproject.toml or the pin changes), and the
-work folder is `_build/mutation/`. `make mutation` runs this; it is not part of
-`make test` (over an hour at half a core: benchmarks/mutation.md), a weekly workflow runs it
+work folder is `_build/mutation/` (`_build/mutation-fast/` for the fast recipe).
+`make mutation` runs the engine's; it is not part of `make test` (over an hour at half a
+core: benchmarks/mutation.md), a weekly workflow runs it
 (.github/workflows/mutation.yml). Exits 1 when the score is below --fail-under.
 
 TensorFlow's thread pools do not survive a fork, and mutmut forks a process per mutant:
@@ -30,6 +32,7 @@ TensorFlow and Keras (without running anything) in the fork server, once, before
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -47,30 +50,41 @@ PIP = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
 #: The frames of mutmut's spinner, which starts each of its progress lines.
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
-#: The NumPy engine: the modules mutated.
-SOURCES = [
-    "cnnbook/conv.py",
-    "cnnbook/pool.py",
-    "cnnbook/_windows.py",
-    "cnnbook/_arguments.py",
-    "cnnbook/regularization.py",
-    "cnnbook/nn/*",
-]
-#: The unit tests that exercise it.
-TESTS = [
-    "tests/test_conv.py",
-    "tests/test_conv_nd_and_backward.py",
-    "tests/test_pool.py",
-    "tests/test_regularization.py",
-    "tests/test_nn.py",
-    "tests/test_optimizers.py",
-]
-#: Tests that run their code in a fresh Python (under another Keras backend): mutmut
-#: cannot see which functions they call, so they kill nothing here and are left out.
-DESELECT = [
-    "tests/test_optimizers.py::test_optimizers_and_schedules_equal_keras_step_by_step",
-    "tests/test_regularization.py::test_keras_layers_train_save_and_load_under_the_jax_backend",
-]
+#: What each part mutates, the unit tests that exercise it, and the tests left out:
+#: those that run their code in a fresh Python (under another Keras backend), since
+#: mutmut cannot see which functions they call, so they would kill nothing here.
+PARTS = {
+    # The NumPy engine.
+    "engine": {
+        "sources": [
+            "cnnbook/conv.py",
+            "cnnbook/pool.py",
+            "cnnbook/_windows.py",
+            "cnnbook/_arguments.py",
+            "cnnbook/regularization.py",
+            "cnnbook/nn/*",
+        ],
+        "tests": [
+            "tests/test_conv.py",
+            "tests/test_conv_nd_and_backward.py",
+            "tests/test_pool.py",
+            "tests/test_regularization.py",
+            "tests/test_nn.py",
+            "tests/test_optimizers.py",
+        ],
+        "deselect": [
+            "tests/test_optimizers.py::test_optimizers_and_schedules_equal_keras_step_by_step",
+            "tests/test_regularization.py::"
+            "test_keras_layers_train_save_and_load_under_the_jax_backend",
+        ],
+    },
+    # Chapter 9d's fast recipe in Keras (on TensorFlow here).
+    "fast": {
+        "sources": ["cnnbook/keras/fast_training/*"],
+        "tests": ["tests/test_fast_training.py"],
+        "deselect": ["tests/test_fast_training.py::test_data_parallel_on_two_devices_matches_one"],
+    },
+}
 
 CONFTEST = '''"""Written by tools/mutation.py: TensorFlow and Keras imported once, in mutmut's fork
 server, before it forks a process per mutant (no operation runs before the fork); and
@@ -88,16 +102,16 @@ settings.load_profile("mutation")
 '''
 
 
-def mutmut_config():
-    """The [tool.mutmut] table, as TOML lines."""
+def mutmut_config(part):
+    """The [tool.mutmut] table of ``part`` (a key of PARTS), as TOML lines."""
     pytest_arguments = ["-p", "no:xdist", "-p", "no:cacheprovider"]
-    for test in DESELECT:
+    for test in PARTS[part]["deselect"]:
         pytest_arguments += ["--deselect", test]
     settings = {
         "source_paths": ["cnnbook"],
-        "only_mutate": SOURCES,
+        "only_mutate": PARTS[part]["sources"],
         "also_copy": ["conftest.py"],
-        "pytest_add_cli_args_test_selection": TESTS,
+        "pytest_add_cli_args_test_selection": PARTS[part]["tests"],
         "pytest_add_cli_args": pytest_arguments,
         "process_isolation": "forkserver",
         # A mutant whose tests take 5 times their usual time (plus 1 s) has timed out: a
@@ -126,39 +140,74 @@ def ensure_venv():
     return python
 
 
-def prepare_work_folder(keep):
-    """The package, the tests and the settings, copied into WORK (mutmut writes there)."""
+def work_folder(part):
+    """Where mutmut works on ``part``: WORK for the engine, a sibling for the others."""
+    return WORK if part == "engine" else WORK.with_name(f"{WORK.name}-{part}")
+
+
+def shield_keras_layer_inits(path):
+    """Mark the ``__init__`` of each Keras layer in ``path`` ``# pragma: no mutate block``.
+
+    Keras reads a layer's ``__init__`` with ``inspect.getfullargspec`` when it creates the
+    layer, and mutmut wraps each function it mutates in a decorator, whose arguments that
+    reads as none: every layer would fail to build, whatever the mutant. Only the work
+    folder's copy is marked. Other methods (``call``, ``get_config``) are mutated: Keras
+    reads them with ``inspect.signature``, which sees through the decorator.
+    """
+    source = path.read_text()
+    lines = source.splitlines(keepends=True)
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        if not any("keras.layers." in ast.unparse(base) for base in node.bases):
+            continue
+        for method in node.body:
+            if isinstance(method, ast.FunctionDef) and method.name == "__init__":
+                header = lines[method.lineno - 1].rstrip()
+                if not header.endswith(":"):
+                    raise ValueError(f"{path}:{method.lineno}: write this def on one line")
+                lines[method.lineno - 1] = header + "  # pragma: no mutate block\n"
+    path.write_text("".join(lines))
+
+
+def prepare_work_folder(part, keep):
+    """The package, the tests and the settings, copied into the part's work folder."""
+    work = work_folder(part)
     if not keep:
-        shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.rmtree(WORK / "cnnbook", ignore_errors=True)
-    shutil.copytree(ROOT / "cnnbook", WORK / "cnnbook", ignore=ignore)
-    shutil.rmtree(WORK / "tests", ignore_errors=True)
-    (WORK / "tests").mkdir()
-    for name in ["tests/conftest.py", *TESTS]:
-        shutil.copy2(ROOT / name, WORK / name)
-    (WORK / "conftest.py").write_text(CONFTEST)
+    shutil.rmtree(work / "cnnbook", ignore_errors=True)
+    shutil.copytree(ROOT / "cnnbook", work / "cnnbook", ignore=ignore)
+    for pattern in PARTS[part]["sources"]:
+        for path in work.glob(pattern if pattern.endswith(".py") else pattern + ".py"):
+            shield_keras_layer_inits(path)
+    shutil.rmtree(work / "tests", ignore_errors=True)
+    (work / "tests").mkdir()
+    for name in ["tests/conftest.py", *PARTS[part]["tests"]]:
+        shutil.copy2(ROOT / name, work / name)
+    (work / "conftest.py").write_text(CONFTEST)
     pyproject = (ROOT / "pyproject.toml").read_text()
-    (WORK / "pyproject.toml").write_text(pyproject + mutmut_config())
+    (work / "pyproject.toml").write_text(pyproject + mutmut_config(part))
     if keep:
         # The copies are fresh: mutmut compares the functions' source with its last run.
         for path in ["tests", "conftest.py", "pyproject.toml"]:
-            target = WORK / "mutants" / path
+            target = work / "mutants" / path
             if target.is_dir():
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
+    return work
 
 
-def run_quietly(command, environment, every=60.0):
-    """Run mutmut in WORK, passing on its output without the spinner's frames.
+def run_quietly(command, work, environment, every=60.0):
+    """Run mutmut in ``work``, passing on its output without the spinner's frames.
 
     mutmut redraws a spinner and its progress line many times a second, on a terminal or
     not; a log gets the progress line once every ``every`` seconds, and every other line.
     """
     process = subprocess.Popen(
-        command, cwd=WORK, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        command, cwd=work, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     last_shown, pending = 0.0, b""
     for chunk in iter(lambda: process.stdout.read1(4096), b""):
@@ -176,12 +225,12 @@ def run_quietly(command, environment, every=60.0):
         raise subprocess.CalledProcessError(process.returncode, command)
 
 
-def summary(mutmut):
-    """mutmut's counts of the run in WORK, and each mutant it did not kill: (name, status)."""
-    subprocess.run([str(mutmut), "export-cicd-stats"], cwd=WORK, check=True, capture_output=True)
-    counts = json.loads((WORK / "mutants" / "mutmut-cicd-stats.json").read_text())
+def summary(mutmut, work):
+    """mutmut's counts of the run in ``work``, and each mutant it did not kill: (name, status)."""
+    subprocess.run([str(mutmut), "export-cicd-stats"], cwd=work, check=True, capture_output=True)
+    counts = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
     results = subprocess.run(
-        [str(mutmut), "results"], cwd=WORK, check=True, capture_output=True, text=True
+        [str(mutmut), "results"], cwd=work, check=True, capture_output=True, text=True
     ).stdout
     lines = [line.strip().rsplit(": ", 1) for line in results.splitlines() if ": " in line]
     return counts, [(name, status) for name, status in lines if status != "timeout"]
@@ -189,6 +238,9 @@ def summary(mutmut):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--part", choices=sorted(PARTS), default="engine", help="what to mutate (default: engine)"
+    )
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--keep", action="store_true", help="reuse the last run's results")
     parser.add_argument("--fail-under", type=float, default=90.0, help="lowest score, in %%")
@@ -199,15 +251,15 @@ def main(argv=None):
 
     python = ensure_venv()
     mutmut = python.parent / "mutmut"
-    prepare_work_folder(arguments.keep)
+    work = prepare_work_folder(arguments.part, arguments.keep)
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     started = time.perf_counter()
     command = [str(mutmut), "run", "--max-children", str(arguments.max_children)]
     command += arguments.mutants
-    run_quietly(command, environment)
+    run_quietly(command, work, environment)
     minutes = (time.perf_counter() - started) / 60
 
-    counts, survivors = summary(mutmut)
+    counts, survivors = summary(mutmut, work)
     killed = counts["killed"] + counts["timeout"]
     tested = counts["total"] - counts["skipped"]
     score = 100 * killed / max(tested, 1)
@@ -219,7 +271,7 @@ def main(argv=None):
         f"{unchecked} not checked (an interrupted run); "
         f"{minutes:.1f} min ({MUTMUT}, {arguments.max_children} processes)",
     ]
-    (WORK / "report.txt").write_text("\n".join(report) + "\n")
+    (work / "report.txt").write_text("\n".join(report) + "\n")
     print("\n" + "\n".join(report))
     if score < arguments.fail_under:
         print(f"below the required {arguments.fail_under:.0f}%")
