@@ -9,7 +9,7 @@ from cnnbook.runtime import import_keras
 
 keras = import_keras()
 
-__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "augmentation_layers", "improved_cnn", "tutorial_cnn"]
+__all__ = ["augmentation_layers", "improved_cnn", "tutorial_cnn"]
 
 
 def tutorial_cnn(compile=True):
