@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from cnnbook import runtime
+from cnnbook.datasets import CIFAR10_MEAN, CIFAR10_STD
 from cnnbook.runtime import backend, import_keras
 
 fast = pytest.importorskip("cnnbook.keras.fast_training")
@@ -25,6 +26,20 @@ def images():
 def patches_of(images, size=2):
     windows = np.lib.stride_tricks.sliding_window_view(images, (size, size), axis=(1, 2))
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size * size * images.shape[-1])
+
+
+def test_normalize_gives_float32_in_cifar10s_standard_units():
+    images = np.stack([np.full((2, 2, 3), value, np.uint8) for value in (0, 128, 255)])
+    out = fast.normalize(images)
+    assert out.dtype == np.float32 and out.shape == images.shape
+    mean, std = np.array(CIFAR10_MEAN), np.array(CIFAR10_STD)
+    for index, value in enumerate((0, 128, 255)):
+        np.testing.assert_allclose(
+            out[index], np.broadcast_to((value / 255 - mean) / std, (2, 2, 3)), rtol=1e-5
+        )
+    for wrong in (images[..., :1], images[0], images[..., None]):
+        with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+            fast.normalize(wrong)
 
 
 def test_whitening_kernel_decorrelates_patches(images):
@@ -251,6 +266,26 @@ def test_triangular_schedule():
     assert value(10) == pytest.approx(0.4 + 1.6 * 10 / 23, rel=1e-5)
 
 
+def test_triangular_schedule_settings_and_config():
+    schedule = fast.TriangularSchedule(2.0, 100, warmup_fraction=0.3, start=0.1, end=0.05)
+    config = schedule.get_config()
+    assert config == {
+        "peak": 2.0,
+        "total_steps": 100,
+        "warmup_fraction": 0.3,
+        "start": 0.1,
+        "end": 0.05,
+    }
+    clone = fast.TriangularSchedule.from_config(config)
+    steps = [0, 15, 30, 65, 100]
+    expected = [0.2, 0.2 + 1.8 * 15 / 30, 2.0, 2.0 - 1.9 * 35 / 70, 0.1]
+    for rule in (schedule, clone):
+        values = [float(keras.ops.convert_to_numpy(rule(step))) for step in steps]
+        assert values == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="total_steps"):
+        fast.TriangularSchedule(1.0, 1)
+
+
 def test_fast_sgd_steps_as_pytorch_nesterov_with_l2():
     weight = keras.Variable(np.array([1.0, -2.0], dtype="float32"))
     scaled = keras.Variable(np.array([0.5], dtype="float32"))
@@ -360,6 +395,16 @@ def test_flips_alternate_between_epochs():
     assert 10 < sum(flipped) < 40  # a random half starts flipped
     for f, i in zip(first, images):
         assert np.array_equal(f, i) or np.array_equal(f, i[:, ::-1])
+
+
+def test_flip_translate_defaults_are_airbenchs_and_keep_the_dtype():
+    images = np.random.default_rng(3).random((6, 8, 8, 3)).astype(np.float32)
+    default = fast.FlipTranslate(images)
+    explicit = fast.FlipTranslate(images, translate=2, flip="alternating", seed=0)
+    for epoch in range(3):
+        view = default.epoch(epoch)
+        assert view.dtype == np.float32 and view.shape == images.shape
+        np.testing.assert_array_equal(view, explicit.epoch(epoch))
 
 
 def test_translations_are_crops_of_the_reflected_image():
@@ -532,6 +577,28 @@ def test_predict_tta_levels():
         fast.predict_tta(model, images, 3)
 
 
+def test_fast_result_counts_the_right_answers_at_each_level():
+    # A linear model that is not mirror-invariant; labels chosen so that level 0 is
+    # right on every image and the other levels, which average other views, are not.
+    weights = np.random.default_rng(4).normal(size=(16, 3)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3, use_bias=False)]
+    )
+    model.layers[-1].kernel.assign(weights)
+    images = np.random.default_rng(5).random((40, 4, 4, 1)).astype("float32")
+    logits = fast.predict_tta_levels(model, images)
+    labels = list(logits[0].argmax(axis=1))
+    result = fast.FastResult(model=model, history=[], seconds=0.0, recipe=fast.FastRecipe())
+    accuracies = result.accuracies(images, labels)
+    assert accuracies == {
+        level: pytest.approx(np.mean(z.argmax(axis=1) == labels)) for level, z in logits.items()
+    }
+    assert accuracies[0] == 1.0 and accuracies[1] < 1.0 and accuracies[2] < 1.0
+    assert result.accuracy(images, labels, tta_level=0) == 1.0
+    assert result.accuracy(images, labels) == accuracies[2]  # the recipe's level
+    assert result.accuracies(images, labels, levels=(1,)) == {1: accuracies[1]}
+
+
 @pytest.mark.parametrize("pipeline", ["device", "host"])
 def test_train_fast_runs_and_learns_a_separable_task(pipeline):
     rng = np.random.default_rng(0)
@@ -611,10 +678,15 @@ def test_train_fast_rejects_bad_input():
 
 def test_recorded_runs_ship_with_the_package():
     runs = fast.recorded_runs()
-    assert {run["study"] for run in runs} == {"record", "grid", "ablation"}
+    studies = ("record", "grid", "ablation")
+    assert {run["study"] for run in runs} == set(studies)
+    for study in studies:
+        chosen = fast.recorded_runs(study)
+        assert chosen and all(run["study"] == study for run in chosen)
+    assert sum(len(fast.recorded_runs(study)) for study in studies) == len(runs)
     assert fast.recorded_runs("ablation")[0]["label"] == "whole recipe"
     assert all(0.85 < run["accuracy"]["tta2"] < 0.95 for run in runs)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="'nothing'"):
         fast.recorded_runs(name="nothing")
 
 
