@@ -52,6 +52,14 @@ def test_whitening_kernel_decorrelates_patches(images):
     np.testing.assert_allclose(covariance, np.eye(12), atol=1e-3)
 
 
+def test_whitening_kernel_defaults_and_order(images):
+    kernel = fast.whitening_kernel(images)
+    np.testing.assert_array_equal(kernel, fast.whitening_kernel(images, size=2, eps=5e-4))
+    # by decreasing eigenvalue: filter i has norm 1 / sqrt(lambda_i + eps)
+    norms = np.linalg.norm(kernel.reshape(12, 24)[:, :12], axis=0)
+    assert np.all(np.diff(norms) > 0)
+
+
 def test_whitening_kernel_equals_a_keras_convolution(images):
     kernel = fast.whitening_kernel(images)
     layer = keras.layers.Conv2D(24, 2, use_bias=False)
@@ -80,6 +88,15 @@ def test_partial_identity_start():
         np.testing.assert_array_equal(weights[..., j], expected)
     bound = 1 / np.sqrt(3 * 3 * 4)
     assert np.abs(weights[..., 4:]).max() <= bound and np.abs(weights[..., 4:]).std() > bound / 4
+
+
+def test_partial_identity_puts_the_one_at_the_centre_of_any_kernel():
+    weights = keras.ops.convert_to_numpy(fast.PartialIdentity(seed=1)((5, 5, 2, 3)))
+    assert weights.dtype == np.float32
+    for j in range(2):
+        expected = np.zeros((5, 5, 2))
+        expected[2, 2, j] = 1
+        np.testing.assert_array_equal(weights[..., j], expected)
 
 
 def test_dirac_switch_changes_the_identity_filters_and_nothing_else():
@@ -112,7 +129,7 @@ def test_fast_cnn_seed_none_is_unseeded():
     np.testing.assert_array_equal(first_kernel(0), first_kernel(0))
     assert not np.array_equal(first_kernel(None), first_kernel(0))
     assert not np.array_equal(first_kernel(None), first_kernel(None))
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(ValueError, match=r"^seed must"):
         fast.fast_cnn(recipe, seed=-1)
 
 
@@ -171,11 +188,68 @@ def test_fast_cnn_rebuilds_from_its_config():
     assert len(activations) == 7 and all(a.activation is fast.gelu for a in activations)
 
 
-@pytest.mark.parametrize("scale", [False, True])
-def test_batch_norm_trains_as_kerass(scale):
-    ours, theirs = batch_norms(momentum=0.6, epsilon=1e-12, scale=scale)
+def test_fast_cnn_is_airbenchs_network(images):
+    recipe = fast.FastRecipe(widths=(8, 16, 12))
+    whitening = np.resize(images, (8, 32, 32, 3)).astype("float32")
+    model = fast.fast_cnn(recipe, whitening_images=whitening)
+    assert model.name == "fast_cnn"
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 10)
+    # The whitening layer: 2x2, 24 filters, the kernel computed and frozen, a zero bias.
+    whiten = model.get_layer("whiten")
+    assert whiten.kernel_size == (2, 2) and whiten.padding == "valid"
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(whiten.kernel), fast.whitening_kernel(whitening), rtol=1e-6
+    )
+    assert not whiten.kernel.trainable and whiten.bias.trainable
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(whiten.bias), np.zeros(24))
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][1:]
+    assert [layer.filters for layer in convolutions] == [8, 8, 16, 16, 12, 12]
+    for layer in convolutions:
+        assert layer.kernel_size == (3, 3) and layer.padding == "same" and not layer.use_bias
+    norms = [layer for layer in model.layers if isinstance(layer, fast.BatchNorm)]
+    assert len(norms) == 6
+    for layer in norms:
+        assert (layer.momentum, layer.epsilon) == (recipe.batchnorm_momentum, 1e-12)
+        assert layer.center and not layer.scale
+        assert layer.synchronized == (backend() == "tensorflow")
+    dense, scale = model.layers[-2:]
+    assert dense.units == 10 and not dense.use_bias and dense.dtype_policy.name == "float32"
+    assert scale.factor == recipe.scaling_factor and scale.dtype_policy.name == "float32"
+    # Parameters: whitening (kernel and bias), 3x3 kernels, batch normalization's offset
+    # and two running statistics, the dense kernel.
+    widths = [24, 8, 16, 12]
+    expected = 2 * 2 * 3 * 24 + 24 + 12 * 10
+    for inputs, width in zip(widths, widths[1:]):
+        expected += 9 * inputs * width + 9 * width * width + 2 * 3 * width
+    assert model.count_params() == expected
+    # seed=0 by default
+    again = fast.fast_cnn(recipe, whitening_images=whitening, seed=0)
+    for a, b in zip(model.weights, again.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+def test_scale_multiplies_by_its_factor_in_its_dtype():
+    inputs = np.array([[1.0, -2.0, 4.0]], "float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fast.Scale(0.25)(inputs)), inputs / 4)
+    half = fast.Scale(0.25, dtype="float16")(inputs)
+    assert keras.backend.standardize_dtype(half.dtype) == "float16"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(half), inputs / 4)
+
+
+@pytest.mark.parametrize(
+    "options, spread",
+    [
+        ({"scale": False}, 3.0),
+        ({"scale": True}, 3.0),
+        ({"scale": False, "center": False}, 3.0),
+        # a variance of 1e-4, where an epsilon of 1e-12 and TensorFlow's default differ
+        ({"scale": False}, 0.01),
+    ],
+)
+def test_batch_norm_trains_as_kerass(options, spread):
+    ours, theirs = batch_norms(momentum=0.6, epsilon=1e-12, **options)
     rng = np.random.default_rng(2)
-    inputs = (3 * rng.normal(size=(8, 6, 6, 5)) + 2).astype("float32")
+    inputs = (spread * rng.normal(size=(8, 6, 6, 5)) + 2 * spread / 3).astype("float32")
     for layer in (ours, theirs):
         layer(inputs, training=True)
     for a, b in zip(ours.weights, theirs.weights):  # the moving statistics
@@ -207,6 +281,27 @@ def test_batch_norm_runs_tensorflows_fused_kernel_with_kerass_gradient():
     assert "FusedBatchNormV3" in {op.type for op in graph.get_operations()}
 
 
+@pytest.mark.parametrize("shape, axis", [((16, 5), -1), ((8, 5, 6, 6), 1)])
+def test_batch_norm_off_the_fused_path_is_kerass(shape, axis):
+    # 2-D inputs, or channels on axis 1: not the fused kernel's case, Keras's layer runs.
+    ours, theirs = fast.BatchNorm(axis=axis), keras.layers.BatchNormalization(axis=axis)
+    inputs = (3 * np.random.default_rng(6).normal(size=shape) + 2).astype("float32")
+    for training in (True, False):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(ours(inputs, training=training)),
+            keras.ops.convert_to_numpy(theirs(inputs, training=training)),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+    trained = keras.ops.convert_to_numpy(ours(inputs, training=True))
+    assert (
+        np.abs(
+            trained.mean(axis=tuple(i for i in range(len(shape)) if i != axis % len(shape)))
+        ).max()
+        < 1e-4
+    )
+
+
 def test_sgd_settings_match_airbench():
     # airbench94: lr = 11.5 / kilostep per summed loss, kilostep = 1024 * (1 + 1/0.15);
     # PyTorch weight_decay = wd / lr with wd = 0.0153 * 1024 / kilostep.
@@ -222,7 +317,7 @@ def test_sgd_settings_match_airbench():
 
 
 def test_recipe_rejects_bad_settings():
-    with pytest.raises(ValueError, match="flip"):
+    with pytest.raises(ValueError, match="flip must be one of alternating, random, none"):
         fast.FastRecipe(flip="sometimes")
     for widths in ((8, 8), (8, 2.5, 8)):
         with pytest.raises(TypeError, match="Received: widths"):
@@ -246,15 +341,21 @@ def test_recipe_rejects_bad_settings():
     }
     for name, values in bad.items():
         for value in values:
-            with pytest.raises(ValueError, match=name):
+            with pytest.raises(ValueError, match=rf"^{name} must"):
                 fast.FastRecipe(**{name: value})
+    # The boundaries of the open ranges, just inside; every test-time augmentation level.
+    for name in ("epochs", "learning_rate", "bias_scaler", "scaling_factor"):
+        assert getattr(fast.FastRecipe(**{name: 0.5}), name) == 0.5
+    assert [fast.FastRecipe(tta_level=level).tta_level for level in (0, 1, 2)] == [0, 1, 2]
     for name in ("whiten", "dirac", "lookahead"):
         with pytest.raises(TypeError, match=name):
             fast.FastRecipe(**{name: "yes"})
     with pytest.raises(TypeError, match="momentum"):
         fast.FastRecipe(momentum="0.9")
-    with pytest.raises(ValueError, match="momentum"):
-        fast.FastSGD(0.1, momentum=0.0, l2=0.0)
+    for momentum in (0.0, 1.0):
+        with pytest.raises(ValueError, match=r"^momentum must lie in \(0.0, 1.0\)"):
+            fast.FastSGD(0.1, momentum=momentum, l2=0.0)
+    assert fast.FastSGD(0.1, momentum=0.999, l2=0.0).momentum == 0.999
 
 
 def test_triangular_schedule():
@@ -264,6 +365,14 @@ def test_triangular_schedule():
     assert value(23) == pytest.approx(2.0)
     assert value(100) == pytest.approx(0.14)
     assert value(10) == pytest.approx(0.4 + 1.6 * 10 / 23, rel=1e-5)
+
+
+def test_triangular_schedule_of_few_steps():
+    # 2 steps is the fewest; the warm-up takes at least one step.
+    for total in (2, 4):
+        schedule = fast.TriangularSchedule(1.0, total)
+        rates = [float(keras.ops.convert_to_numpy(schedule(step))) for step in range(total)]
+        assert rates[0] == pytest.approx(0.2) and rates[1] == pytest.approx(1.0)
 
 
 def test_triangular_schedule_settings_and_config():
@@ -321,6 +430,26 @@ def test_fast_sgd_steps_as_pytorch_nesterov_with_l2():
             np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), value, rtol=1e-5)
 
 
+def test_fast_sgd_defaults_give_scaled_variables_the_plain_step():
+    plain = keras.Variable(np.array([1.0, -2.0]), dtype="float32")
+    scaled = keras.Variable(np.array([1.0, -2.0]), dtype="float32")
+    optimizer = fast.FastSGD(0.1, momentum=0.9, l2=0.01, scaled_variables=[scaled], name="fast")
+    assert optimizer.name == "fast" and optimizer.get_config()["nesterov"] is True
+    gradient = keras.ops.convert_to_tensor(np.array([0.5, 0.25]), "float32")
+    for _ in range(3):
+        optimizer.apply_gradients([(gradient, plain), (gradient, scaled)])
+    # scale 1 and scaled_l2 0 by default: the same learning rate, no L2
+    without_l2 = fast.FastSGD(0.1, momentum=0.9, l2=0.0)
+    reference = keras.Variable(np.array([1.0, -2.0]), dtype="float32")
+    for _ in range(3):
+        without_l2.apply_gradients([(gradient, reference)])
+    np.testing.assert_allclose(np.asarray(scaled.value), np.asarray(reference.value), rtol=1e-6)
+    assert not np.allclose(np.asarray(plain.value), np.asarray(scaled.value))
+    before = np.asarray(plain.value).copy()
+    optimizer.finish_lookahead()  # without a lookahead: nothing to copy
+    np.testing.assert_array_equal(np.asarray(plain.value), before)
+
+
 def test_fast_sgd_keeps_pytorchs_buffer_under_a_changing_learning_rate():
     """Under airbench's triangular schedule Keras's velocity (v = m v - lr g) and
     PyTorch's buffer (b = m b + g, step lr (g + m b)) differ; FastSGD is PyTorch's."""
@@ -369,6 +498,13 @@ def test_lookahead_inside_the_optimizer_equals_the_callback():
     inside, callback = trained(True), trained(False)
     for a, b in zip(inside, callback):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_lookahead_decay_grows_as_the_cube_of_progress():
+    lookahead = fast.Lookahead(total_steps=200)
+    assert lookahead.every == 5 and lookahead.max_decay == pytest.approx(0.95**5)
+    for step in (0, 50, 100, 200):
+        assert lookahead.decay(step) == pytest.approx(0.95**5 * (step / 200) ** 3)
 
 
 def test_lookahead_pulls_weights_to_the_average():
@@ -510,8 +646,21 @@ def test_augmented_images_outside_training_are_the_images():
     np.testing.assert_array_equal(looked_up, images[[3, 1]])
     with pytest.raises(ValueError, match="translate"):
         fast.AugmentedImages(images, translate=8)
+    with pytest.raises(ValueError, match=r"^translate must"):
+        fast.AugmentedImages(images, translate=-1)
     with pytest.raises(ValueError, match="flip"):
         fast.AugmentedImages(images, flip="sometimes")
+
+
+def test_augmented_images_shape_and_lookup_after_an_epoch_starts():
+    images = np.random.default_rng(7).normal(size=(10, 8, 8, 3)).astype("float32")
+    layer = fast.AugmentedImages(images)
+    assert layer.compute_output_shape((None,)) == (None, 8, 8, 3)
+    layer.start_epoch(0)
+    indices = np.array([3, 1, 4], "int32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(indices)), images[indices])
+    augmented = keras.ops.convert_to_numpy(layer(indices, training=True))
+    assert not np.array_equal(augmented, images[indices])
 
 
 def shifted_by_hand(images, step):
@@ -558,6 +707,24 @@ def test_predict_tta_level_2_averages_six_views_in_one_pass():
     for level in (0, 1, 2):
         np.testing.assert_allclose(fast.predict_tta(model, images, level), levels[level])
     assert not np.allclose(levels[2], levels[1], rtol=1e-3)  # the shifts count
+
+
+def test_predict_tta_defaults_batches_and_prints_nothing(capsys):
+    model = keras.Sequential(
+        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2, use_bias=False)]
+    )
+    images = np.random.default_rng(3).random((7, 4, 4, 1)).astype("float32")
+    sizes = []
+    predict = model.predict
+    model.predict = lambda views, **options: (
+        sizes.append(options["batch_size"]) or predict(views, **options)
+    )
+    levels = fast.predict_tta_levels(model, images, batch_size=3)
+    assert sizes == [3] * 6 and all(z.dtype == np.float64 for z in levels.values())
+    default = fast.predict_tta(model, images)
+    np.testing.assert_allclose(default, levels[2], rtol=1e-6)  # level 2 by default
+    assert sizes[6:] == [1000] * 6  # the default batch
+    assert capsys.readouterr().out == ""
 
 
 def test_predict_tta_levels():
