@@ -93,6 +93,8 @@ def test_partial_identity_start():
 def test_partial_identity_puts_the_one_at_the_centre_of_any_kernel():
     weights = keras.ops.convert_to_numpy(fast.PartialIdentity(seed=1)((5, 5, 2, 3)))
     assert weights.dtype == np.float32
+    wide = fast.PartialIdentity(seed=1)((5, 5, 2, 3), dtype="float64")
+    assert keras.backend.standardize_dtype(wide.dtype) == "float64"
     for j in range(2):
         expected = np.zeros((5, 5, 2))
         expected[2, 2, j] = 1
@@ -228,6 +230,21 @@ def test_fast_cnn_is_airbenchs_network(images):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
 
 
+def test_fast_cnn_keeps_its_logits_in_float32_under_a_mixed_policy():
+    recipe = fast.FastRecipe(widths=(8, 8, 8), whiten=False)
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = fast.fast_cnn(recipe)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    dense, scale = model.layers[-2:]
+    assert model.layers[1].dtype_policy.name == "mixed_bfloat16"
+    assert dense.dtype_policy.name == scale.dtype_policy.name == "float32"
+    with pytest.raises(ValueError, match="^recipe.whiten needs whitening_images"):
+        fast.fast_cnn(fast.FastRecipe())
+
+
 def test_scale_multiplies_by_its_factor_in_its_dtype():
     inputs = np.array([[1.0, -2.0, 4.0]], "float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(fast.Scale(0.25)(inputs)), inputs / 4)
@@ -293,6 +310,15 @@ def test_batch_norm_off_the_fused_path_is_kerass(shape, axis):
             rtol=1e-5,
             atol=1e-5,
         )
+    # With a mask, the statistics of the positions it keeps (never the fused kernel).
+    mask = np.arange(shape[0]) % 3 > 0
+    mask = np.broadcast_to(mask.reshape(-1, *[1] * (len(shape) - 2)), inputs.shape[:-1])
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ours(inputs, training=True, mask=mask)),
+        keras.ops.convert_to_numpy(theirs(inputs, training=True, mask=mask)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     trained = keras.ops.convert_to_numpy(ours(inputs, training=True))
     assert (
         np.abs(
@@ -723,7 +749,9 @@ def test_predict_tta_defaults_batches_and_prints_nothing(capsys):
     assert sizes == [3] * 6 and all(z.dtype == np.float64 for z in levels.values())
     default = fast.predict_tta(model, images)
     np.testing.assert_allclose(default, levels[2], rtol=1e-6)  # level 2 by default
-    assert sizes[6:] == [1000] * 6  # the default batch
+    fast.predict_tta_levels(model, images, levels=(0,))
+    fast.predict_tta(model, images, 0, batch_size=5)
+    assert sizes[6:] == [1000] * 6 + [1000, 5]  # the default batch, and one given
     assert capsys.readouterr().out == ""
 
 
