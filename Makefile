@@ -11,7 +11,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 .DEFAULT_GOAL := book
 .PHONY: help install book test test-gpu test-colab test-backends test-backends-jax \
 	test-backends-torch test-precision test-precision-all test-gpu-rehearsal test-newest gpu-bundle lint unit notebooks-smoke book-strict browser notebooks colab-cells \
-	bench mutation release pdf clean
+	bench mutation mutation-fast release pdf clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -138,6 +138,10 @@ bench: $(STAMP)  ## speed of cnnbook against TensorFlow, as ratios measured in o
 # records a run). Slow, so not part of `make test`: the weekly workflow mutation.yml runs it.
 mutation:  ## mutation score of the NumPy engine: the share of mutants its tests kill (slow)
 	$(PYTHON) tools/mutation.py
+
+# The same for the pieces of chapter 9d's fast recipe in Keras (about 11 min on 2 cores).
+mutation-fast:  ## mutation score of the fast recipe's pieces (cnnbook.keras.fast_training)
+	$(PYTHON) tools/mutation.py --part fast
 
 pdf: $(STAMP)  ## the whole book as one PDF (_build/pdf/cnnbook.pdf), printed by Chromium
 	bash tools/ensure_chromium.sh
