@@ -78,6 +78,25 @@ PARTS = {
             "test_keras_layers_train_save_and_load_under_the_jax_backend",
         ],
     },
+    # The Keras layers, models and training helpers of chapters 4 and 9 to 11.
+    "keras": {
+        "sources": [
+            "cnnbook/keras/layers.py",
+            "cnnbook/keras/models.py",
+            "cnnbook/keras/training.py",
+        ],
+        "tests": [
+            "tests/test_layers.py",
+            "tests/test_models.py",
+            "tests/test_training.py",
+            "tests/test_regularization.py",
+        ],
+        "deselect": [
+            "tests/test_layers.py::test_layers_keep_a_static_output_shape_with_a_partial_last_batch",
+            "tests/test_regularization.py::"
+            "test_keras_layers_train_save_and_load_under_the_jax_backend",
+        ],
+    },
     # The pieces of chapter 9d's fast recipe in Keras (on TensorFlow here), against their
     # unit tests. Left out: the training loop (training.py) and the tests that train a
     # network (5 to 8 s each, and every surviving mutant would run them all).
