@@ -115,6 +115,8 @@ def test_sgd_warmup_cosine_decays_kernels_but_not_batch_norm_or_biases(tf):
     model = keras.Sequential(
         [keras.Input(shape=(3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()]
     )
+    for weight in model.trainable_weights:  # biases and beta too: decay would move them
+        weight.assign(np.full(weight.shape, 0.5, "float32"))
     before = [weight.numpy().copy() for weight in model.trainable_weights]
     optimizer = sgd_warmup_cosine(0.5, total_steps=4, warmup_fraction=0.0, weight_decay=0.1)
     assert optimizer.nesterov and optimizer.momentum == 0.9
@@ -177,3 +179,144 @@ def test_without_autotuning_keeps_a_datasets_other_options(tf):
     assert dataset.options().autotune.enabled is False
     assert dataset.options().deterministic is False
     assert list(dataset.as_numpy_iterator()) == [0, 1, 2]
+
+
+# ---- found by mutation testing (make mutation-keras) -----------------------------------
+
+
+def test_subsets_default_seed_whole_test_set_and_integer_pixels(tmp_path, rng, make_image_tree):
+    make_image_tree(tmp_path, rng, per_class=3)
+    default = cifar10_subsets(12, 6, 30, source=tmp_path)  # all 30 test images may be asked
+    seeded = cifar10_subsets(12, 6, 30, seed=0, source=tmp_path)
+    other = cifar10_subsets(12, 6, 30, seed=1, source=tmp_path)
+    for part in ("train", "validation", "test"):
+        np.testing.assert_array_equal(default[part][0], seeded[part][0])
+    assert not np.array_equal(default["train"][0], other["train"][0])
+    pixels = default["train"][0] * 255  # scaled by 255: whole numbers again
+    np.testing.assert_allclose(pixels, np.round(pixels), atol=1e-4)
+    with pytest.raises(ValueError, match="and 31 test images"):
+        cifar10_subsets(12, 6, 31, source=tmp_path)
+
+
+def test_train_and_evaluate_passes_its_settings_to_keras(tf, rng, capsys):
+    import keras
+
+    x = rng.random((96, 4, 4, 3)).astype("float32")
+    y = rng.integers(0, 2, size=96)
+    data = {"train": (x[:80], y[:80]), "validation": (x[80:88], y[80:88]), "test": (x[88:], y[88:])}
+
+    def model():
+        keras.utils.set_random_seed(1)
+        network = keras.Sequential(
+            [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
+        )
+        network.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return network
+
+    class Batches(keras.callbacks.Callback):
+        count = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            Batches.count += 1
+
+    run = train_and_evaluate(model(), data, 2, batch_size=8, callbacks=[Batches()])
+    assert Batches.count == 2 * 80 // 8  # 10 batches of 8 per epoch
+    assert 0 < run["seconds"] < 60
+    assert capsys.readouterr().out == ""  # fit and evaluate print nothing
+    default = train_and_evaluate(model(), data, 2)  # batches of 64 and 16, seed 0
+    explicit = train_and_evaluate(model(), data, 2, batch_size=64, seed=0)
+    assert default["history"]["loss"] == explicit["history"]["loss"]
+    assert default["history"]["loss"] != run["history"]["loss"]
+
+
+def test_array_batches_without_tensorflow_scale_one_hot_and_reshuffle(rng, monkeypatch):
+    """The pipeline JAX and PyTorch get (make_dataset there), run here directly."""
+    from cnnbook.keras import training
+
+    images = rng.integers(0, 256, size=(10, 4, 4, 3), dtype=np.uint8)
+    labels = np.arange(10)
+    monkeypatch.setattr(training, "backend", lambda: "jax")
+    batches = training.make_dataset(images, labels, 4, num_classes=10)
+    assert len(batches) == 3 and [len(batches[i][0]) for i in range(3)] == [4, 4, 2]
+    first_images, first_labels = batches[0]
+    assert first_images.dtype == np.float32
+    np.testing.assert_allclose(first_images, images[:4] / 255.0, rtol=1e-6)
+    assert first_labels.dtype == np.float32
+    np.testing.assert_array_equal(first_labels, np.eye(10, dtype=np.float32)[:4])
+    plain = training.make_dataset(images, labels, 4)
+    np.testing.assert_array_equal(plain[2][1], [8, 9])
+
+    def orders(**options):
+        shuffled = training.make_dataset(images, labels, 10, shuffle=True, **options)
+        epochs = [shuffled[0][1].tolist()]
+        shuffled.on_epoch_end()
+        return epochs + [shuffled[0][1].tolist()]
+
+    default, seeded = orders(), orders(seed=0)
+    assert default == seeded and default[0] != default[1]  # reshuffled each epoch
+    assert sorted(default[0]) == list(range(10)) and default[0] != list(range(10))
+    assert orders(seed=1) != default
+    with pytest.raises(ValueError, match="^10 images but 9 labels$"):
+        training.make_dataset(images, labels[:9], 4)
+
+
+def test_tf_data_pipeline_reshuffles_each_epoch_from_seed_0(tf, rng):
+    from cnnbook.keras.training import make_dataset
+
+    images = rng.integers(0, 256, size=(10, 4, 4, 3), dtype=np.uint8)
+    dataset = make_dataset(images, np.arange(10), 10, shuffle=True)
+    epochs = [[y.numpy().tolist() for _, y in dataset] for _ in range(2)]
+    assert epochs[0] != epochs[1]  # a new order each epoch
+    seeded = make_dataset(images, np.arange(10), 10, shuffle=True, seed=0)
+    assert [y.numpy().tolist() for _, y in seeded] == epochs[0]
+
+
+def test_epoch_logger_line_format_defaults_and_bounds(capsys):
+    from cnnbook.keras.training import epoch_logger
+
+    logger = epoch_logger(4)  # every epoch by default
+    for epoch in range(4):
+        logger.on_epoch_begin(epoch)
+        logger.on_epoch_end(epoch, {"loss": 1.5, "learning_rate": 0.1, "accuracy": 0.25})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "epoch 3/4  loss 1.5000  accuracy 0.2500  (0 s)"
+    assert len(lines) == 4
+    every_third = epoch_logger(5, every=3)
+    for epoch in range(5):
+        every_third.on_epoch_begin(epoch)
+        every_third.on_epoch_end(epoch, {"loss": 1.0})
+    assert [line.split()[1] for line in capsys.readouterr().out.splitlines()] == ["3/5", "5/5"]
+    epoch_logger(5, every=1)  # the smallest accepted
+    with pytest.raises(ValueError, match="^every must be >= 1"):
+        epoch_logger(5, every=0)
+
+
+def test_warmup_cosine_schedule_defaults_and_shortest(tf):
+    from cnnbook.keras.training import sgd_warmup_cosine, warmup_cosine_schedule
+
+    default = warmup_cosine_schedule(0.4, total_steps=50)
+    assert default.warmup_steps == 10 and default.alpha == 0.0  # 20% of the steps
+    shortest = warmup_cosine_schedule(0.4, total_steps=1, warmup_fraction=0.0)
+    assert float(shortest(0)) == pytest.approx(0.4) and float(shortest(1)) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="^total_steps must be >= 1"):
+        warmup_cosine_schedule(0.4, total_steps=0)
+    optimizer = sgd_warmup_cosine(0.4, total_steps=50)
+    assert optimizer.weight_decay == pytest.approx(5e-3)
+    assert optimizer._learning_rate.warmup_steps == 10  # Keras keeps the schedule here
+    half = sgd_warmup_cosine(0.4, total_steps=50, warmup_fraction=0.5)
+    assert half._learning_rate.warmup_steps == 25
+
+
+def test_predict_with_flip_reads_a_pydataset_too(tf, rng, monkeypatch):
+    import keras
+
+    from cnnbook.keras import training
+
+    model = keras.Sequential(
+        [keras.Input(shape=(2, 4, 1)), keras.layers.Lambda(lambda x: x[:, 0, :2, 0])]
+    )
+    images = rng.integers(0, 256, size=(5, 2, 4, 1), dtype=np.uint8)
+    expected = predict_with_flip(model, training.make_dataset(images, np.zeros(5, int), 2))
+    monkeypatch.setattr(training, "backend", lambda: "jax")
+    batches = training.make_dataset(images, np.zeros(5, int), 2)
+    np.testing.assert_allclose(predict_with_flip(model, batches), expected)
