@@ -11,7 +11,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 .DEFAULT_GOAL := book
 .PHONY: help install book test test-gpu test-colab test-backends test-backends-jax \
 	test-backends-torch test-precision test-precision-all test-gpu-rehearsal test-newest gpu-bundle lint unit notebooks-smoke book-strict browser notebooks colab-cells \
-	bench mutation mutation-fast release pdf clean
+	bench mutation mutation-fast mutation-keras release pdf clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -142,6 +142,10 @@ mutation:  ## mutation score of the NumPy engine: the share of mutants its tests
 # The same for the pieces of chapter 9d's fast recipe in Keras (about 11 min on 2 cores).
 mutation-fast:  ## mutation score of the fast recipe's pieces (cnnbook.keras.fast_training)
 	$(PYTHON) tools/mutation.py --part fast
+
+# And for the Keras layers, models and training helpers (about 7 min on 2 cores).
+mutation-keras:  ## mutation score of cnnbook.keras's layers, models and training helpers
+	$(PYTHON) tools/mutation.py --part keras
 
 pdf: $(STAMP)  ## the whole book as one PDF (_build/pdf/cnnbook.pdf), printed by Chromium
 	bash tools/ensure_chromium.sh

@@ -685,6 +685,8 @@ def test_augmented_images_shape_and_lookup_after_an_epoch_starts():
     layer.start_epoch(0)
     indices = np.array([3, 1, 4], "int32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(indices)), images[indices])
+    # call's own default, which Keras passes when no training is given
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.call(indices)), images[indices])
     augmented = keras.ops.convert_to_numpy(layer(indices, training=True))
     assert not np.array_equal(augmented, images[indices])
 

@@ -4,6 +4,8 @@ layers, cnnbook.nn.layers, are tested in test_nn.py."""
 
 import pytest
 
+from cnnbook.runtime import backend
+
 PARTIAL_BATCH_CHECK = """
 import numpy as np, keras
 from cnnbook.keras.layers import DropConnectDense, StochasticPool2D
@@ -71,3 +73,140 @@ def test_keras_layers_take_numpy_integers_and_reject_bools():
         DropConnectDense(True, 0.5)
     with pytest.raises(TypeError, match="pool_size must be an int or a sequence of 2 ints"):
         StochasticPool2D(True)
+
+
+def test_dropconnect_dense_builds_on_the_last_axis_and_adds_its_bias():
+    """On (batch, time, features) inputs: a (features, units) kernel, a zero bias of
+    (units,) to start, and at inference x @ kernel + bias, with any bias."""
+    import numpy as np
+
+    pytest.importorskip("keras")
+    from cnnbook.keras.layers import DropConnectDense
+
+    layer = DropConnectDense(4, 0.5, seed=0)
+    assert layer.compute_output_shape((None, 5, 3)) == (None, 5, 4)
+    assert layer.compute_output_shape((None, 3)) == (None, 4)
+    x = np.random.default_rng(0).random((2, 5, 3), dtype=np.float32)
+    assert tuple(layer(x, training=False).shape) == (2, 5, 4)
+    kernel, bias = layer.get_weights()
+    assert kernel.shape == (3, 4)
+    np.testing.assert_array_equal(bias, np.zeros(4, np.float32))
+    bias = np.array([0.5, -1.0, 2.0, 0.25], np.float32)
+    layer.set_weights([kernel, bias])
+    np.testing.assert_allclose(layer(x, training=False), x @ kernel + bias, rtol=1e-5, atol=1e-6)
+
+
+def test_dropconnect_dense_without_bias_holds_only_its_kernel():
+    pytest.importorskip("keras")
+    from cnnbook.keras.layers import DropConnectDense
+
+    layer = DropConnectDense(4, 0.5, use_bias=False)
+    layer.build((None, 3))
+    assert layer.bias is None and [tuple(w.shape) for w in layer.weights] == [(3, 4)]
+    assert layer.count_params() == 3 * 4
+
+
+def test_called_without_training_the_layers_infer():
+    """`call`'s default is inference: through Keras (which passes the signature's default)
+    and called directly."""
+    import numpy as np
+
+    pytest.importorskip("keras")
+    from cnnbook.keras.layers import DropConnectDense, StochasticPool2D
+
+    x = np.random.default_rng(0).random((4, 6, 6, 2), dtype=np.float32)
+    pool = StochasticPool2D(seed=0)
+    inferred = pool(x, training=False)
+    assert not np.allclose(pool(x, training=True), inferred)  # a draw differs
+    np.testing.assert_array_equal(pool(x), inferred)
+    np.testing.assert_array_equal(pool.call(x), inferred)
+    flat = x.reshape(4, -1)
+    dense = DropConnectDense(3, 0.5, seed=0)
+    inferred = dense(flat, training=False)
+    assert not np.allclose(dense(flat, training=True), inferred)
+    np.testing.assert_array_equal(dense(flat), inferred)
+    np.testing.assert_array_equal(dense.call(flat), inferred)
+
+
+def test_the_layers_compute_in_float16_under_a_mixed_policy():
+    """In training and at inference, the output is in the compute dtype, float16."""
+    import numpy as np
+
+    keras = pytest.importorskip("keras")
+    from cnnbook.keras.layers import DropConnectDense, StochasticPool2D
+
+    x = np.random.default_rng(0).random((2, 4, 4, 3), dtype=np.float32)
+    layers = [
+        (StochasticPool2D(seed=0, dtype="mixed_float16"), x),
+        (DropConnectDense(3, 0.5, seed=0, dtype="mixed_float16"), x.reshape(2, -1)),
+    ]
+    for layer, inputs in layers:
+        for training in (False, True):
+            output = layer(inputs, training=training)
+            assert keras.backend.standardize_dtype(output.dtype) == "float16", (layer, training)
+
+
+def test_stochastic_pooling_weighs_its_cells_in_float32():
+    """Activations of 300: the sum of their squares overflows float16 (largest 65504), yet
+    the expectation sum(a^2) / sum(a) is 300 in float16 layers, also with floatx float16."""
+    import numpy as np
+
+    keras = pytest.importorskip("keras")
+    from cnnbook.keras.layers import StochasticPool2D
+
+    x = np.full((1, 2, 2, 1), 300, np.float32)
+    previous = keras.config.floatx()
+    try:
+        for floatx in ("float32", "float16"):
+            keras.config.set_floatx(floatx)
+            for dtype in ("float16", "mixed_float16"):
+                output = StochasticPool2D(dtype=dtype)(x, training=False)
+                np.testing.assert_array_equal(
+                    output, np.full((1, 1, 1, 1), 300), err_msg=f"{floatx} {dtype}"
+                )
+    finally:
+        keras.config.set_floatx(previous)
+
+
+def test_stochastic_pooling_of_a_single_channel_at_inference():
+    import numpy as np
+
+    pytest.importorskip("keras")
+    from cnnbook.keras.layers import StochasticPool2D
+    from cnnbook.regularization import stochastic_pool2d
+
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 1)).astype(np.float32)
+    output = StochasticPool2D()(x, training=False)
+    assert tuple(output.shape) == (2, 2, 2, 1)
+    np.testing.assert_allclose(output, stochastic_pool2d(x, training=False), rtol=1e-5, atol=1e-6)
+
+
+def test_stochastic_pooling_error_message_names_the_layer():
+    pytest.importorskip("keras")
+    from cnnbook.keras.layers import StochasticPool2D
+
+    with pytest.raises(ValueError, match=r"^StochasticPool2D expects inputs of shape \(batch, "):
+        StochasticPool2D().build((None, 8, 8, None))
+
+
+def test_stochastic_pooling_output_shape_with_unknown_sizes():
+    pytest.importorskip("keras")
+    from cnnbook.keras.layers import StochasticPool2D
+
+    layer = StochasticPool2D(3, 2, padding="same")
+    assert layer.compute_output_shape((None, None, None, 3)) == (None, None, None, 3)
+    assert layer.compute_output_shape((None, 7, None, 3)) == (None, 4, None, 3)
+
+
+@pytest.mark.skipif(backend() != "tensorflow", reason="a graph of unknown sizes is TensorFlow's")
+def test_stochastic_pooling_in_a_graph_of_unknown_height_and_width():
+    """Traced with only the channels known, it pools as on concrete inputs."""
+    import numpy as np
+
+    tf = pytest.importorskip("tensorflow")
+    from cnnbook.keras.layers import StochasticPool2D
+
+    layer = StochasticPool2D(2)
+    graph = tf.function(layer, input_signature=[tf.TensorSpec((None, None, None, 2))])
+    x = np.random.default_rng(0).random((2, 6, 4, 2), dtype=np.float32)
+    np.testing.assert_allclose(graph(x), layer(x, training=False), rtol=1e-6)
