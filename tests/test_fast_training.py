@@ -298,6 +298,22 @@ def test_batch_norm_runs_tensorflows_fused_kernel_with_kerass_gradient():
     assert "FusedBatchNormV3" in {op.type for op in graph.get_operations()}
 
 
+def test_batch_norm_with_renorm_is_kerass():
+    # Batch renormalization (Keras 3.11 and later) is not what the fused kernel computes.
+    if "renorm" not in keras.layers.BatchNormalization.__init__.__code__.co_varnames:
+        pytest.skip("this Keras has no batch renormalization")
+    ours, theirs = fast.BatchNorm(renorm=True), keras.layers.BatchNormalization(renorm=True)
+    inputs = (3 * np.random.default_rng(6).normal(size=(8, 6, 6, 5)) + 2).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ours(inputs, training=True)),
+        keras.ops.convert_to_numpy(theirs(inputs, training=True)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    plain = keras.ops.convert_to_numpy(keras.layers.BatchNormalization()(inputs, training=True))
+    assert not np.allclose(keras.ops.convert_to_numpy(ours(inputs, training=True)), plain)
+
+
 @pytest.mark.parametrize("shape, axis", [((16, 5), -1), ((8, 5, 6, 6), 1)])
 def test_batch_norm_off_the_fused_path_is_kerass(shape, axis):
     # 2-D inputs, or channels on axis 1: not the fused kernel's case, Keras's layer runs.

@@ -96,6 +96,16 @@ def test_dropconnect_dense_builds_on_the_last_axis_and_adds_its_bias():
     np.testing.assert_allclose(layer(x, training=False), x @ kernel + bias, rtol=1e-5, atol=1e-6)
 
 
+def test_dropconnect_dense_weights_are_named_so_that_weight_decay_skips_the_bias():
+    """sgd_warmup_cosine leaves out of weight decay the weights whose name holds "bias"."""
+    pytest.importorskip("keras")
+    from cnnbook.keras.layers import DropConnectDense
+
+    layer = DropConnectDense(4, 0.5)
+    layer.build((None, 3))
+    assert [weight.name for weight in layer.weights] == ["kernel", "bias"]
+
+
 def test_dropconnect_dense_without_bias_holds_only_its_kernel():
     pytest.importorskip("keras")
     from cnnbook.keras.layers import DropConnectDense
@@ -160,10 +170,12 @@ def test_stochastic_pooling_weighs_its_cells_in_float32():
         for floatx in ("float32", "float16"):
             keras.config.set_floatx(floatx)
             for dtype in ("float16", "mixed_float16"):
-                output = StochasticPool2D(dtype=dtype)(x, training=False)
-                np.testing.assert_array_equal(
-                    output, np.full((1, 1, 1, 1), 300), err_msg=f"{floatx} {dtype}"
-                )
+                # at inference the expectation; in training a draw, of one of the 300s
+                for training in (False, True):
+                    output = StochasticPool2D(dtype=dtype)(x, training=training)
+                    np.testing.assert_array_equal(
+                        output, np.full((1, 1, 1, 1), 300), err_msg=f"{floatx} {dtype}"
+                    )
     finally:
         keras.config.set_floatx(previous)
 

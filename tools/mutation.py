@@ -2,6 +2,7 @@
 
     python tools/mutation.py                    # the NumPy engine; prints the share killed
     python tools/mutation.py --part fast        # chapter 9d's fast recipe (Keras)
+    python tools/mutation.py --part keras       # the Keras layers, models, training helpers
     python tools/mutation.py --max-children 1   # one test process at a time
     python tools/mutation.py --keep             # reuse the last run's results (only the
                                                 # mutants of changed functions run again)
@@ -19,9 +20,10 @@ real code (no test can tell them apart).
 
 Everything lives outside `.venv`: mutmut and cnnbook's test extra with TensorFlow go into
 `.venv-mutation` (built once, rebuilt when pyproject.toml or the pin changes), and the
-work folder is `_build/mutation/` (`_build/mutation-fast/` for the fast recipe).
-`make mutation` runs the engine's; it is not part of `make test` (over an hour at half a
-core: benchmarks/mutation.md), a weekly workflow runs it
+work folder is `_build/mutation/` (`_build/mutation-fast/`, `_build/mutation-keras/` for
+the other parts). `make mutation` runs the engine's, `make mutation-fast` and `make
+mutation-keras` the others'; they are not part of `make test` (the engine's takes over an
+hour at half a core: benchmarks/mutation.md), a weekly workflow runs all three
 (.github/workflows/mutation.yml). Exits 1 when the score is below --fail-under.
 
 TensorFlow's thread pools do not survive a fork, and mutmut forks a process per mutant:
@@ -51,8 +53,9 @@ PIP = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 #: What each part mutates, the unit tests that exercise it, and the tests left out:
-#: those that run their code in a fresh Python (under another Keras backend), since
-#: mutmut cannot see which functions they call, so they would kill nothing here.
+#: those that run their code in a fresh Python (under a Keras backend they choose), since
+#: mutmut cannot see which functions they call, so they would kill nothing here; and, for
+#: the fast recipe, the slow tests that train a network (see its entry).
 PARTS = {
     # The NumPy engine.
     "engine": {
@@ -78,7 +81,7 @@ PARTS = {
             "test_keras_layers_train_save_and_load_under_the_jax_backend",
         ],
     },
-    # The Keras layers, models and training helpers of chapters 4 and 9 to 11.
+    # The Keras layers, models and training helpers of chapters 9 to 11.
     "keras": {
         "sources": [
             "cnnbook/keras/layers.py",
@@ -181,10 +184,11 @@ def shield_keras_layer_inits(path):
     """Mark the ``__init__`` of each Keras layer in ``path`` ``# pragma: no mutate block``.
 
     Keras reads a layer's ``__init__`` with ``inspect.getfullargspec`` when it creates the
-    layer, and mutmut wraps each function it mutates in a decorator, whose arguments that
-    reads as none: every layer would fail to build, whatever the mutant. Only the work
-    folder's copy is marked. Other methods (``call``, ``get_config``) are mutated: Keras
-    reads them with ``inspect.signature``, which sees through the decorator.
+    layer, and mutmut wraps each function it mutates in a decorator, in which
+    ``getfullargspec`` (it does not follow ``__wrapped__``) finds none of the arguments:
+    every layer would fail to build, whatever the mutant. Only the work folder's copy is
+    marked. Other methods (``call``, ``get_config``) are mutated: Keras reads them with
+    ``inspect.signature``, which sees through the decorator.
     """
     source = path.read_text()
     lines = source.splitlines(keepends=True)
