@@ -718,13 +718,22 @@ def shifted_by_hand(images, step):
     return out
 
 
+def linear_model(outputs):
+    """4x4 one-channel images, flattened, times a (16, outputs) kernel: no bias."""
+    return keras.Sequential(
+        [
+            keras.Input((4, 4, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(outputs, use_bias=False),
+        ]
+    )
+
+
 def test_predict_tta_level_2_averages_six_views_in_one_pass():
     # A linear model: its logit is a fixed weighting of the pixels, so that every view
     # (mirror, shift) changes it in a known way.
     weights = np.random.default_rng(8).normal(size=(16, 2)).astype("float32")
-    model = keras.Sequential(
-        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2, use_bias=False)]
-    )
+    model = linear_model(2)
     model.layers[-1].kernel.assign(weights)
     images = np.random.default_rng(9).random((5, 4, 4, 1)).astype("float32")
 
@@ -751,9 +760,7 @@ def test_predict_tta_level_2_averages_six_views_in_one_pass():
 
 
 def test_predict_tta_defaults_batches_and_prints_nothing(capsys):
-    model = keras.Sequential(
-        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2, use_bias=False)]
-    )
+    model = linear_model(2)
     images = np.random.default_rng(3).random((7, 4, 4, 1)).astype("float32")
     sizes = []
     predict = model.predict
@@ -773,9 +780,7 @@ def test_predict_tta_defaults_batches_and_prints_nothing(capsys):
 def test_predict_tta_levels():
     # A model that sums pixels times a left-right ramp: not mirror-invariant.
     ramp = np.linspace(-1, 1, 4).reshape(1, 4, 1)
-    model = keras.Sequential(
-        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(1, use_bias=False)]
-    )
+    model = linear_model(1)
     model.layers[-1].kernel.assign(
         np.broadcast_to(ramp, (4, 4, 1)).reshape(16, 1).astype("float32")
     )
@@ -791,9 +796,7 @@ def test_fast_result_counts_the_right_answers_at_each_level():
     # A linear model that is not mirror-invariant; labels chosen so that level 0 is
     # right on every image and the other levels, which average other views, are not.
     weights = np.random.default_rng(4).normal(size=(16, 3)).astype("float32")
-    model = keras.Sequential(
-        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3, use_bias=False)]
-    )
+    model = linear_model(3)
     model.layers[-1].kernel.assign(weights)
     images = np.random.default_rng(5).random((40, 4, 4, 1)).astype("float32")
     logits = fast.predict_tta_levels(model, images)

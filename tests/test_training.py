@@ -22,28 +22,31 @@ def test_subsets_are_disjoint_scaled_and_checked(tmp_path, rng, make_image_tree)
         cifar10_subsets(25, 10, 5, source=tmp_path)
 
 
-def test_train_and_evaluate_is_seeded_and_reports(tf, rng):
+def tiny_classifier():
+    """A compiled softmax classifier of 4x4x3 images into 2 classes, seeded alike."""
     import keras
 
+    keras.utils.set_random_seed(1)
+    network = keras.Sequential(
+        [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
+    )
+    network.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return network
+
+
+def test_train_and_evaluate_is_seeded_and_reports(tf, rng):
     x = rng.random((64, 4, 4, 3)).astype("float32")
     y = rng.integers(0, 2, size=64)
     data = {"train": (x[:40], y[:40]), "validation": (x[40:52], y[40:52]), "test": (x[52:], y[52:])}
 
-    def model():
-        keras.utils.set_random_seed(1)
-        network = keras.Sequential(
-            [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
-        )
-        network.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return network
-
-    first, second = train_and_evaluate(model(), data, 3), train_and_evaluate(model(), data, 3)
+    first = train_and_evaluate(tiny_classifier(), data, 3)
+    second = train_and_evaluate(tiny_classifier(), data, 3)
     assert first["epochs_run"] == 3 and first["parameters"] == 98
     assert set(first["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert first["history"]["loss"] == second["history"]["loss"]
     assert 0 <= first["test_accuracy"] <= 1 and first["model"].count_params() == 98
     without_test = {name: pair for name, pair in data.items() if name != "test"}
-    assert train_and_evaluate(model(), without_test, 1)["test_accuracy"] is None
+    assert train_and_evaluate(tiny_classifier(), without_test, 1)["test_accuracy"] is None
     ax = plot_validation_curves({"a": first, "b": second}, "val_loss", title="t")
     assert len(ax.lines) == 2 and ax.get_ylabel() == "val loss"
     matplotlib.pyplot.close("all")
@@ -205,26 +208,18 @@ def test_train_and_evaluate_passes_its_settings_to_keras(tf, rng, capsys):
     y = rng.integers(0, 2, size=96)
     data = {"train": (x[:80], y[:80]), "validation": (x[80:88], y[80:88]), "test": (x[88:], y[88:])}
 
-    def model():
-        keras.utils.set_random_seed(1)
-        network = keras.Sequential(
-            [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
-        )
-        network.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return network
-
     class Batches(keras.callbacks.Callback):
         count = 0
 
         def on_train_batch_end(self, batch, logs=None):
             Batches.count += 1
 
-    run = train_and_evaluate(model(), data, 2, batch_size=8, callbacks=[Batches()])
+    run = train_and_evaluate(tiny_classifier(), data, 2, batch_size=8, callbacks=[Batches()])
     assert Batches.count == 2 * 80 // 8  # 10 batches of 8 per epoch
     assert 0 < run["seconds"] < 60
     assert capsys.readouterr().out == ""  # fit and evaluate print nothing
-    default = train_and_evaluate(model(), data, 2)  # batches of 64 and 16, seed 0
-    explicit = train_and_evaluate(model(), data, 2, batch_size=64, seed=0)
+    default = train_and_evaluate(tiny_classifier(), data, 2)  # batches of 64 and 16, seed 0
+    explicit = train_and_evaluate(tiny_classifier(), data, 2, batch_size=64, seed=0)
     assert default["history"]["loss"] == explicit["history"]["loss"]
     assert default["history"]["loss"] != run["history"]["loss"]
 
