@@ -16,6 +16,7 @@ __all__ = [
     "check_grad_output",
     "fraction",
     "is_int",
+    "one_of",
     "positive_int",
     "positive_ints",
     "real_in",
@@ -97,6 +98,23 @@ def whole_number(value, name):
     if not is_int(value) or value < 0:
         raise ValueError(f"{name} must be a whole number, 0 or more. Received: {name}={value!r}")
     return int(value)
+
+
+def one_of(value, choices, name):
+    """``value`` if it is one of ``choices``, or a ValueError that names the argument.
+
+    >>> one_of("same", ("valid", "same"), "padding")
+    'same'
+    >>> one_of("full", ("valid", "same"), "padding")
+    Traceback (most recent call last):
+    ...
+    ValueError: padding must be 'valid' or 'same'. Received: padding='full'
+    """
+    if value not in choices:
+        quoted = [repr(choice) for choice in choices]
+        listed = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+        raise ValueError(f"{name} must be {listed}. Received: {name}={value!r}")
+    return value
 
 
 def real_in(value, name, low, high=None, low_open=False, high_open=False):

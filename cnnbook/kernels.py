@@ -9,7 +9,7 @@ Used by chapters 3, 4 and 5.
 
 import numpy as np
 
-from cnnbook._arguments import is_int, positive_int
+from cnnbook._arguments import is_int, one_of, positive_int
 
 __all__ = [
     "box_blur",
@@ -108,12 +108,9 @@ def sobel(direction="x"):
            [-2.,  0.,  2.],
            [-1.,  0.,  1.]])
     """
+    one_of(direction, ("x", "y"), "direction")
     kernel = np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0])
-    if direction == "x":
-        return kernel
-    if direction == "y":
-        return kernel.T
-    raise ValueError(f"direction must be 'x' or 'y'. Received: direction={direction!r}")
+    return kernel if direction == "x" else kernel.T
 
 
 def sample_photograph(grayscale=True):

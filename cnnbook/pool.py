@@ -20,9 +20,9 @@ Used by chapters 5, 8b and 10.
 
 import numpy as np
 
-from cnnbook._arguments import check_grad_output, positive_ints
-from cnnbook._windows import AXIS_NAMES, pad, padded_shape, tap_slices, unpad
-from cnnbook.conv import conv_output_size, padding_amounts
+from cnnbook._arguments import check_grad_output
+from cnnbook._pooling import prepare_pool
+from cnnbook._windows import pad, padded_shape, tap_slices, unpad
 
 __all__ = [
     "avg_pool1d",
@@ -33,33 +33,6 @@ __all__ = [
     "max_pool2d_backward",
     "max_pool2d_reference",
 ]
-
-
-def _prepare_pool(x, pool_size, stride, padding, ndim):
-    """Check pooling arguments; return x (floating), pool sizes, strides, pads, output shape."""
-    x = np.asarray(x)
-    if x.ndim != ndim + 2:
-        raise ValueError(
-            f"x must be {ndim + 2}-D (batch, {', '.join(AXIS_NAMES[ndim])}, channels). "
-            f"Received: x.shape={x.shape}"
-        )
-    pool_sizes = positive_ints(pool_size, "pool_size", ndim)
-    strides = pool_sizes if stride is None else positive_ints(stride, "stride", ndim)
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
-    # A pooling window is a convolution's window without weights: the same arithmetic.
-    spatial = list(zip(AXIS_NAMES[ndim], x.shape[1:-1], pool_sizes, strides))
-    pads = tuple(padding_amounts(n, k, s, padding) for _, n, k, s in spatial)
-    out_shape = tuple(conv_output_size(n, k, s, padding) for _, n, k, s in spatial)
-    for (name, n, k, _), count in zip(spatial, out_shape):
-        if count == 0:
-            raise ValueError(
-                f"pool {name} {k} is larger than the input {name} {n} "
-                f"(x.shape={x.shape}, pool_size={pool_size!r}, padding={padding!r})"
-            )
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
-    return x, pool_sizes, strides, pads, out_shape
 
 
 def _counts(x, pool_sizes, strides, pads, out_shape):
@@ -91,13 +64,13 @@ def _reduce_windows(padded, pool_sizes, strides, out_shape, combine):
 
 
 def _max_pool(x, pool_size, stride, padding, ndim):
-    x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, ndim)
+    x, pool_sizes, strides, pads, out_shape = prepare_pool(x, pool_size, stride, padding, ndim)
     padded = pad(x, pads, -np.inf)
     return _reduce_windows(padded, pool_sizes, strides, out_shape, np.maximum)
 
 
 def _avg_pool(x, pool_size, stride, padding, ndim):
-    x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, ndim)
+    x, pool_sizes, strides, pads, out_shape = prepare_pool(x, pool_size, stride, padding, ndim)
     total = _reduce_windows(pad(x, pads, 0.0), pool_sizes, strides, out_shape, np.add)
     if padding == "valid":
         return total / np.prod(pool_sizes, dtype=x.dtype)
@@ -117,7 +90,7 @@ def max_pool2d_reference(x, pool_size=2, stride=None, padding="valid"):
     True
     """
     x, (pool_height, pool_width), (stride_h, stride_w), pads, (out_height, out_width) = (
-        _prepare_pool(x, pool_size, stride, padding, ndim=2)
+        prepare_pool(x, pool_size, stride, padding, ndim=2)
     )
     padded = pad(x, pads, -np.inf)  # padded cells never win
     output = np.empty((x.shape[0], out_height, out_width, x.shape[-1]), dtype=x.dtype)
@@ -204,7 +177,7 @@ def max_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
     array([[0., 1.],
            [0., 0.]])
     """
-    x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
+    x, pool_sizes, strides, pads, out_shape = prepare_pool(x, pool_size, stride, padding, 2)
     grad_output = check_grad_output(grad_output, (x.shape[0], *out_shape, x.shape[-1]), x.dtype)
     padded = pad(x, pads, -np.inf)
     # Find each window's winning cell: the first cell whose value beats all before it.
@@ -269,7 +242,7 @@ def avg_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
     array([[0.25, 0.25],
            [0.25, 0.25]])
     """
-    x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
+    x, pool_sizes, strides, pads, out_shape = prepare_pool(x, pool_size, stride, padding, 2)
     grad_output = check_grad_output(grad_output, (x.shape[0], *out_shape, x.shape[-1]), x.dtype)
     share = grad_output / _counts(x, pool_sizes, strides, pads, out_shape)
     grad_padded = np.zeros(padded_shape(x.shape, pads), dtype=x.dtype)

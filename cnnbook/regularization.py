@@ -12,9 +12,9 @@ Used by chapter 11 (and by :mod:`cnnbook.nn`'s regularizing layers).
 
 import numpy as np
 
-from cnnbook._arguments import check_grad_output, fraction
+from cnnbook._arguments import check_grad_output, fraction, one_of
+from cnnbook._pooling import prepare_pool
 from cnnbook._windows import pad, padded_shape, tap_slices, unpad, window_view
-from cnnbook.pool import _prepare_pool
 
 __all__ = [
     "EarlyStopping",
@@ -66,8 +66,8 @@ def dropconnect_dense(x, kernel, bias=None, rate=0.5, training=True, rng=None):
 
 def _pool_windows(x, pool_size, stride, padding):
     """The non-negative part of every window: shape (batch, *out, channels, cells), the
-    cells of a window in row-major order; and what :func:`_prepare_pool` returns."""
-    x, pool_sizes, strides, pads, out_shape = _prepare_pool(x, pool_size, stride, padding, 2)
+    cells of a window in row-major order; and what :func:`prepare_pool` returns."""
+    x, pool_sizes, strides, pads, out_shape = prepare_pool(x, pool_size, stride, padding, 2)
     windows = window_view(pad(np.maximum(x, 0), pads, 0.0), pool_sizes, strides, out_shape)
     return windows.reshape(*windows.shape[:4], -1), (x, pool_sizes, strides, pads, out_shape)
 
@@ -244,8 +244,7 @@ class EarlyStopping:
         self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
         restore_best_weights=False, verbose=0,
     ):  # fmt: skip
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        one_of(mode, ("auto", "min", "max"), "mode")
         if patience < 0:
             raise ValueError(f"patience must be >= 0. Received: patience={patience!r}")
         self.monitor, self.patience, self.verbose = monitor, patience, verbose

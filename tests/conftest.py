@@ -1,5 +1,6 @@
-"""Shared fixtures: TensorFlow (imported once, quietly), a seeded random generator, and a
-way to run a script under another Keras backend (a backend is chosen once per process)."""
+"""Shared fixtures: TensorFlow (imported once, quietly), Keras and cnnbook.keras.layers on
+it, a seeded random generator, and a way to run a script under another Keras backend (a
+backend is chosen once per process)."""
 
 import importlib.util
 import os
@@ -33,6 +34,14 @@ def keras(tf):
     import keras
 
     return keras
+
+
+@pytest.fixture
+def layers(tf):
+    """cnnbook.keras.layers on TensorFlow, imported after TensorFlow's quiet import."""
+    from cnnbook.keras import layers
+
+    return layers
 
 
 def _make_image_tree(root, rng, per_class=2, suffix=".png", classes=CIFAR10_CLASSES):

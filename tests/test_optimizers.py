@@ -1,5 +1,6 @@
 """cnnbook.nn's optimizers and schedules against Keras's of the same name, step by step, on
-every Keras backend; and their behaviour, vectorization and argument checks."""
+every Keras backend; and their behaviour, vectorization and argument checks. Also the
+fast recipe's FastSGD (chapter 9d) against PyTorch's SGD, inside ``fit`` on every backend."""
 
 import numpy as np
 import pytest
@@ -125,6 +126,87 @@ def test_on_tensorflow_optimizers_and_schedules_equal_keras_step_by_step(keras, 
     output = capsys.readouterr().out
     assert output.split()[-2:] == ["ok", "tensorflow"]
     assert output.startswith("11 optimizers, 9 schedules;")
+
+
+# FastSGD matches variables to their settings by Keras's private _var_key and
+# _get_variable_index, which each backend's training step must honour (TensorFlow hands
+# update_step the tf.Variable inside the Keras one; JAX applies the optimizer statelessly
+# inside its compiled step). So the whole optimizer, with a schedule, a scaled variable, a
+# stopped one and the lookahead, trains inside a compiled fit on each backend, against
+# PyTorch's formulas followed in NumPy.
+FAST_SGD_CHECK = """
+import numpy as np
+import cnnbook
+from cnnbook.keras import fast_training as fast
+from cnnbook.runtime import backend
+
+keras = cnnbook.import_keras()
+ops = keras.ops
+STEPS, BATCH, EVERY, M = 20, 4, 5, 0.85
+rng = np.random.default_rng(0)
+x = rng.normal(size=(STEPS * BATCH, 3)).astype("float32")
+starts = [rng.normal(size=s).astype("float32") for s in [(3, 1), (1,), (3, 1), (1,)]]
+
+# out = a(x) + b(x), loss = mean(out): each batch's gradients are the batch mean of x for
+# the kernels and 1 for the biases, whatever the weights, so PyTorch's formulas can be
+# followed in NumPy below.
+inputs = keras.Input((3,))
+a, b = keras.layers.Dense(1, name="a"), keras.layers.Dense(1, name="b")
+model = keras.Model(inputs, keras.layers.Add()([a(inputs), b(inputs)]))
+for variable, start in zip([a.kernel, a.bias, b.kernel, b.bias], starts):
+    variable.assign(start)
+schedule = fast.TriangularSchedule(0.5, total_steps=STEPS)
+lookahead = fast.Lookahead(total_steps=STEPS, every=EVERY)
+optimizer = fast.FastSGD(
+    schedule,
+    momentum=M,
+    l2=0.01,
+    scaled_variables=[a.bias],
+    scale=8.0,
+    scaled_l2=0.002,
+    stop_after=[(b.kernel, 3)],
+    lookahead=lookahead,
+)
+model.compile(
+    optimizer=optimizer,
+    loss=lambda y_true, y_pred: ops.mean(y_pred),
+    steps_per_execution=1 if backend() == "torch" else 4,
+)
+model.fit(x, np.zeros(len(x), "float32"), batch_size=BATCH, shuffle=False, verbose=0)
+optimizer.finish_lookahead()
+
+# PyTorch's SGD(nesterov=True, weight_decay=l2) and airbench's lookahead, in float64.
+weights = [s.astype(np.float64) for s in starts]
+buffers = [np.zeros_like(w) for w in weights]
+rates = [float(ops.convert_to_numpy(schedule(step))) for step in range(STEPS)]
+settings = [(1.0, 0.01, None), (8.0, 0.002, None), (1.0, 0.01, 3), (1.0, 0.01, None)]
+average = [w.copy() for w in weights]
+for step in range(STEPS):
+    batch = x[step * BATCH : (step + 1) * BATCH].astype(np.float64)
+    gradients = [batch.mean(0)[:, None], np.ones(1), batch.mean(0)[:, None], np.ones(1)]
+    for i, (scale, l2, stop) in enumerate(settings):
+        if stop is not None and step >= stop:
+            continue
+        g = gradients[i] + l2 * weights[i]
+        buffers[i] = M * buffers[i] + g
+        weights[i] = weights[i] - rates[step] * scale * (g + M * buffers[i])
+    if (step + 1) % EVERY == 0:
+        decay = 0.95**5 * ((step + 1) / STEPS) ** 3
+        average = [v + (1 - decay) * (w - v) for v, w in zip(average, weights)]
+        weights = [v.copy() for v in average]
+trained = [ops.convert_to_numpy(v) for v in [a.kernel, a.bias, b.kernel, b.bias]]
+names = ["kernel", "scaled bias", "stopped kernel", "bias"]
+for name, got, expected, start in zip(names, trained, average, starts):
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert not np.allclose(got, start), name
+print("ok", keras.backend.backend())
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow", "torch"])
+def test_fast_sgd_inside_fit_steps_as_nesterov_sgd_on_every_backend(backend, run_under_backend):
+    output = run_under_backend(backend, FAST_SGD_CHECK)
+    assert output.split()[-2:] == ["ok", backend]
 
 
 def quadratic_gradient(weights, curvatures=(1.0, 20.0)):

@@ -56,6 +56,17 @@ def test_learning_curves_and_misclassified():
     matplotlib.pyplot.close("all")
 
 
+def test_validation_curves_draw_one_line_per_run():
+    from cnnbook.plots import plot_validation_curves
+
+    # What plot_validation_curves reads of train_and_evaluate's results: their histories.
+    first = {"history": {"loss": [1.0, 0.8, 0.7], "val_loss": [1.1, 0.9, 0.85]}}
+    second = {"history": {"loss": [1.0, 0.7, 0.5], "val_loss": [1.1, 0.8, 0.9]}}
+    ax = plot_validation_curves({"a": first, "b": second}, "val_loss", title="t")
+    assert len(ax.lines) == 2 and ax.get_ylabel() == "val loss"
+    matplotlib.pyplot.close("all")
+
+
 def test_show_images_draws_16_bit_arrays_as_float32():
     # A layer under mixed_bfloat16 returns ml_dtypes' bfloat16 arrays, which imshow refuses.
     ml_dtypes = pytest.importorskip("ml_dtypes")

@@ -1,4 +1,5 @@
-"""Regularization: NumPy references, Keras layers, and EarlyStopping against Keras's."""
+"""cnnbook.regularization: the NumPy references, and EarlyStopping against Keras's. The
+Keras layers, cnnbook.keras.layers, are tested in test_keras_layers.py."""
 
 import re
 
@@ -14,14 +15,6 @@ from cnnbook.regularization import (
     stochastic_pool2d,
     stochastic_pool2d_backward,
 )
-
-
-@pytest.fixture
-def layers(tf):
-    from cnnbook.keras import layers
-
-    return layers
-
 
 # ---- NumPy references ---------------------------------------------------------------------
 
@@ -164,121 +157,6 @@ def test_early_stopping_with_the_nn_fit_loop(rng):
     assert len(history["loss"]) == 2 and stopper.stopped_epoch == 1
     with pytest.raises(KeyError, match="logs have"):
         EarlyStopping(monitor="val_loss")(model, 0, {"loss": 1.0})
-
-
-# ---- Keras layers ---------------------------------------------------------------------------
-
-
-def test_keras_layers_validate_their_arguments(layers):
-    with pytest.raises(ValueError, match=r"Received: rate=1.0"):
-        layers.DropConnectDense(4, rate=1.0)
-    with pytest.raises(ValueError, match=r"Received: rate=-0.1"):
-        layers.DropConnectDense(4, rate=-0.1)
-    with pytest.raises(ValueError, match=r"Received: units=0"):
-        layers.DropConnectDense(0, rate=0.5)
-    with pytest.raises(ValueError, match=r"Received: pool_size=0"):
-        layers.StochasticPool2D(pool_size=0)
-    with pytest.raises(ValueError, match=r"Received: strides=\(2, -1\)"):
-        layers.StochasticPool2D(strides=(2, -1))
-    with pytest.raises(ValueError, match=r"Received: padding='full'"):
-        layers.StochasticPool2D(padding="full")
-
-
-def test_dropconnect_layer_training_versus_inference(layers, rng):
-    layer = layers.DropConnectDense(3, rate=0.4, seed=1)
-    x = rng.random((2, 20)).astype("float32")
-    plain = layer(x).numpy()
-    kernel, bias = [w.numpy() for w in layer.weights]
-    np.testing.assert_allclose(plain, dropconnect_dense(x, kernel, bias, training=False), rtol=1e-5)
-    trained = np.array([layer(x, training=True).numpy() for _ in range(2000)])
-    assert not np.allclose(trained[0], plain)
-    standard_error = trained.std(axis=0) / np.sqrt(len(trained))
-    assert np.all(np.abs(trained.mean(axis=0) - plain) <= 4 * standard_error)
-
-
-def test_stochastic_pooling_layer_equals_numpy_at_inference(layers, rng):
-    x = rng.normal(size=(2, 7, 6, 3)).astype("float32")
-    for padding in ("valid", "same"):
-        layer = layers.StochasticPool2D(pool_size=(2, 3), strides=2, padding=padding)
-        expected = stochastic_pool2d(x, (2, 3), 2, padding, training=False)
-        np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-6)
-        assert layer.compute_output_shape(x.shape) == expected.shape
-
-
-def test_stochastic_pooling_layer_samples_in_proportion(layers):
-    layer = layers.StochasticPool2D(seed=0)
-    window = np.array([1.0, 0.0, 3.0, 4.0], "float32").reshape(1, 2, 2, 1)
-    batch = np.repeat(window, 4000, axis=0)
-    draws = layer(batch, training=True).numpy().ravel()
-    for value, probability in [(1.0, 1 / 8), (0.0, 0.0), (3.0, 3 / 8), (4.0, 4 / 8)]:
-        bound = 4 * np.sqrt(probability * (1 - probability) / 4000) + 1e-9
-        assert abs(np.mean(draws == value) - probability) <= bound
-    zeros = np.zeros((1, 2, 2, 1), "float32")
-    assert layer(zeros, training=True).numpy().item() == 0.0
-
-
-def test_layers_are_reproducible_with_a_seed(layers, rng):
-    x = rng.random((4, 6, 6, 2)).astype("float32")
-    first, second = layers.StochasticPool2D(seed=7), layers.StochasticPool2D(seed=7)
-    np.testing.assert_array_equal(first(x, training=True), second(x, training=True))
-    a, b = layers.DropConnectDense(3, 0.5, seed=7), layers.DropConnectDense(3, 0.5, seed=7)
-    flat = x.reshape(4, -1)
-    a.build(flat.shape)
-    b.build(flat.shape)
-    b.set_weights(a.get_weights())
-    np.testing.assert_array_equal(a(flat, training=True), b(flat, training=True))
-
-
-def test_gradients_flow_through_both_layers(tf, layers, rng):
-    x = tf.Variable(rng.random((2, 4, 4, 3)).astype("float32"))
-    pool = layers.StochasticPool2D(seed=0)
-    dense = layers.DropConnectDense(2, rate=0.3, seed=0)
-    with tf.GradientTape() as tape:
-        y = dense(tf.reshape(pool(x, training=True), (2, -1)), training=True)
-        loss = tf.reduce_sum(y)
-    gradients = tape.gradient(loss, [x, *dense.trainable_weights])
-    assert all(g is not None and np.any(g.numpy() != 0) for g in gradients)
-
-
-def test_saved_model_loads_back_with_the_same_inference(keras, layers, rng, tmp_path):
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        layers.StochasticPool2D(2, seed=1),
-        keras.layers.Flatten(),
-        layers.DropConnectDense(5, rate=0.5, activation="softmax", seed=2),
-    ])  # fmt: skip
-    x = rng.random((3, 8, 8, 3)).astype("float32")
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
-    assert loaded.layers[-1].get_config()["rate"] == 0.5
-
-
-JAX_CHECK = """
-import numpy as np, keras
-assert keras.backend.backend() == "jax", keras.backend.backend()
-from cnnbook.keras.layers import DropConnectDense, StochasticPool2D
-from cnnbook.regularization import stochastic_pool2d
-x = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype("float32")
-pool = StochasticPool2D(2, seed=0)
-assert np.allclose(np.asarray(pool(x)), stochastic_pool2d(x, training=False), atol=1e-6)
-assert np.asarray(pool(x, training=True)).shape == (2, 3, 3, 3)
-model = keras.Sequential([keras.Input((6, 6, 3)), StochasticPool2D(2, seed=1),
-                          keras.layers.Flatten(), DropConnectDense(4, 0.5, "softmax", seed=2)])
-model.compile("sgd", "sparse_categorical_crossentropy")
-model.fit(x, np.array([0, 1]), epochs=2, verbose=0)
-model.save(PATH)
-loaded = keras.models.load_model(PATH)
-assert np.allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
-print("ok")
-"""
-
-
-def test_keras_layers_train_save_and_load_under_the_jax_backend(tmp_path, run_under_backend):
-    script = JAX_CHECK.replace("PATH", repr(str(tmp_path / "model.keras")))
-    assert run_under_backend("jax", script).strip().endswith("ok")
 
 
 # ---- EarlyStopping's defaults and modes (found untested by tools/mutation.py) --------------

@@ -1,4 +1,5 @@
-"""Budgets and the quiet TensorFlow import."""
+"""cnnbook.runtime: budgets, the quiet TensorFlow import, the precision policy, and data
+parallelism on two virtual devices."""
 
 import os
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import pytest
 
 import cnnbook
+from cnnbook import runtime
 
 
 @pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
@@ -180,3 +182,56 @@ def test_precision_is_chosen_for_each_kind_of_device():
     assert choose_precision([(8, 6), (7, 5)]) == "mixed_float16"  # the weakest GPU decides
     assert describe_device([]).startswith("CPU only")
     assert describe_device([("A", (8, 0)), ("B", (8, 0))]).startswith("2 GPUs: A (compute")
+
+
+DATA_PARALLEL = """
+import os, sys
+import numpy as np
+backend = os.environ["KERAS_BACKEND"]
+if backend == "jax":
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+else:
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from cnnbook import import_keras
+from cnnbook.keras import fast_training as fast
+from cnnbook.runtime import data_parallel
+
+keras = import_keras()
+
+rng = np.random.default_rng(0)
+images = rng.normal(size=(256, 32, 32, 3)).astype("float32")
+labels = rng.integers(0, 10, 256)
+recipe = fast.FastRecipe(epochs=2, batch_size=64, widths=(8, 16, 16))
+
+def weights(devices):
+    if devices == 1:
+        result = fast.train_fast(images, labels, recipe, seed=0, log=None)
+    else:
+        with data_parallel() as found:
+            assert found == devices, found
+            result = fast.train_fast(images, labels, recipe, seed=0, log=None)
+    to_numpy = keras.ops.convert_to_numpy
+    return [np.asarray(to_numpy(w), dtype=np.float64) for w in result.model.weights]
+
+one, two = weights(1), weights(2)
+worst = max(np.abs(a - b).max() / (np.abs(a).max() + 1e-3) for a, b in zip(one, two))
+print("worst relative difference", worst)
+"""
+
+
+@pytest.mark.parametrize("backend_name", ["tensorflow", "jax"])
+def test_data_parallel_on_two_devices_matches_one(backend_name, run_under_backend):
+    """8 steps on 2 virtual CPU devices against 1: the same weights within 1e-3 of
+    each weight tensor's scale (the order of the float32 sums differs)."""
+    output = run_under_backend(backend_name, DATA_PARALLEL)
+    worst = float(output.split()[-1])
+    assert worst < 1e-3, output
+
+
+def test_data_parallel_refuses_pytorch(monkeypatch):
+    monkeypatch.setattr(runtime, "backend", lambda: "torch")
+    with pytest.raises(NotImplementedError, match="torch.distributed"):
+        with runtime.data_parallel():
+            pass

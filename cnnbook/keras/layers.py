@@ -9,7 +9,7 @@ references are :func:`cnnbook.regularization.dropconnect_dense` and
 Used by chapter 11.
 """
 
-from cnnbook._arguments import fraction, positive_int, positive_ints
+from cnnbook._arguments import fraction, one_of, positive_int, positive_ints
 from cnnbook.conv import conv_output_size
 from cnnbook.runtime import import_keras
 
@@ -111,9 +111,8 @@ class StochasticPool2D(keras.layers.Layer):
         super().__init__(**kwargs)
         self.pool_size = positive_ints(pool_size, "pool_size", 2)
         self.strides = self.pool_size if strides is None else positive_ints(strides, "strides", 2)
-        if padding not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
-        self.padding, self.seed = padding, seed
+        self.padding = one_of(padding, ("valid", "same"), "padding")
+        self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):

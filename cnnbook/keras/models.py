@@ -3,7 +3,7 @@
 Used by chapters 9a, 9b and 9c.
 """
 
-from cnnbook._arguments import positive_ints
+from cnnbook._arguments import one_of, positive_ints
 from cnnbook.datasets import CIFAR10_MEAN, CIFAR10_STD
 from cnnbook.runtime import import_keras
 
@@ -128,8 +128,7 @@ def improved_cnn(widths=(32, 64, 128), augment=True, batch_norm=True, head="glob
         Not compiled.
     """
     widths = positive_ints(widths, "widths", 3)
-    if head not in ("global", "dense"):
-        raise ValueError(f"head must be 'global' or 'dense'. Received: head={head!r}")
+    one_of(head, ("global", "dense"), "head")
     layers = keras.layers
     variance = [std**2 for std in CIFAR10_STD]
 

@@ -8,8 +8,8 @@ shifts: :func:`predict_tta`, :func:`predict_tta_levels`.
 
 import numpy as np
 
-from cnnbook._arguments import whole_number
-from cnnbook.keras.fast_training.recipe import _check_flip
+from cnnbook._arguments import one_of, whole_number
+from cnnbook.keras.fast_training.recipe import FLIPS
 from cnnbook.runtime import import_keras
 
 keras = import_keras()
@@ -28,7 +28,7 @@ class _Views:
     """
 
     def __init__(self, count, translate, flip, seed):
-        _check_flip(flip)
+        one_of(flip, FLIPS, "flip")
         whole_number(translate, "translate")
         self.rng = np.random.default_rng(seed)
         self.count = int(count)

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from cnnbook._arguments import fraction, positive_int, positive_ints, real_in, whole_number
+from cnnbook._arguments import (
+    fraction,
+    one_of,
+    positive_int,
+    positive_ints,
+    real_in,
+    whole_number,
+)
 
 FLIPS = ("alternating", "random", "none")
 """The horizontal-flip schemes of :class:`FastRecipe` and :class:`FlipTranslate`."""
@@ -94,7 +101,7 @@ class FastRecipe:
                 raise TypeError(f"{name} must be True or False. Received: {getattr(self, name)!r}")
         whole_number(self.whiten_bias_epochs, "whiten_bias_epochs")
         whole_number(self.translate, "translate")
-        _check_flip(self.flip)
+        one_of(self.flip, FLIPS, "flip")
         if self.tta_level not in (0, 1, 2):
             raise ValueError(f"tta_level must be 0, 1 or 2. Received: {self.tta_level!r}")
         # Frozen: the checked widths (a tuple, even if given as a list) go in directly.
@@ -127,8 +134,3 @@ class FastRecipe:
             "bias_learning_rate": bias_learning_rate,
             "bias_l2": shrink / bias_learning_rate,
         }
-
-
-def _check_flip(flip):
-    if flip not in FLIPS:
-        raise ValueError(f"flip must be one of {', '.join(FLIPS)}. Received: flip={flip!r}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnbook._arguments import positive_int
+from cnnbook._arguments import one_of, positive_int
 from cnnbook.keras.fast_training.augmentation import (
     AugmentedImages,
     FlipTranslate,
@@ -192,8 +192,7 @@ def train_fast(
     FastResult
     """
     recipe = recipe or FastRecipe()
-    if pipeline not in PIPELINES:
-        raise ValueError(f"pipeline must be 'device' or 'host'. Received: pipeline={pipeline!r}")
+    one_of(pipeline, PIPELINES, "pipeline")
     positive_int(steps_per_execution, "steps_per_execution")
     if not (isinstance(jit_compile, bool) or jit_compile == "auto"):
         raise ValueError(f"jit_compile must be True, False or 'auto'. Received: {jit_compile!r}")

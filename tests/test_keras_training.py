@@ -1,13 +1,9 @@
 """cnnbook.keras.training: CIFAR-10 subsets and seeded training runs, on small made-up data."""
 
-import matplotlib
 import numpy as np
 import pytest
 
 from cnnbook.keras.training import cifar10_subsets, predict_with_flip, train_and_evaluate
-from cnnbook.plots import plot_validation_curves
-
-matplotlib.use("Agg")
 
 
 def test_subsets_are_disjoint_scaled_and_checked(tmp_path, rng, make_image_tree):
@@ -47,9 +43,6 @@ def test_train_and_evaluate_is_seeded_and_reports(tf, rng):
     assert 0 <= first["test_accuracy"] <= 1 and first["model"].count_params() == 98
     without_test = {name: pair for name, pair in data.items() if name != "test"}
     assert train_and_evaluate(tiny_classifier(), without_test, 1)["test_accuracy"] is None
-    ax = plot_validation_curves({"a": first, "b": second}, "val_loss", title="t")
-    assert len(ax.lines) == 2 and ax.get_ylabel() == "val loss"
-    matplotlib.pyplot.close("all")
 
 
 def test_tf_data_pipeline_scales_shuffles_reproducibly_and_batches(tf, rng):
