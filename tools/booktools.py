@@ -5,7 +5,9 @@
     python tools/booktools.py check-gpu          # say which device TensorFlow sees; fail on CPU
     python tools/booktools.py version            # print cnnbook.__version__ (the release tag's)
 
-The Makefile wraps both (`make colab-cells`, `make notebooks`).
+The Makefile wraps the first three (`make colab-cells`, `make notebooks`, and
+`make test-gpu`, which runs `check-gpu` first); the Pages workflow runs `version` to
+check that the release tag is the package's version.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ Its modules:
 - :mod:`cnnbook.keras.models`: the tutorial's network and the improved one (9a-9c);
 - :mod:`cnnbook.keras.training`: data subsets, the CIFAR-10 input pipeline, schedules,
   seeded training runs (9a-11);
-- :mod:`cnnbook.keras.fast_training`: airbench94's fast recipe and data parallelism (9d),
-  a package of one module per part of the recipe.
+- :mod:`cnnbook.keras.fast_training`: airbench94's fast recipe (9d), a package of one
+  module per part of the recipe; :func:`cnnbook.runtime.data_parallel` runs it on several
+  devices.
 
 Each module that uses Keras imports it at its top, in one way: ``keras = import_keras()``
 (:func:`cnnbook.runtime.import_keras`), which imports it on the backend

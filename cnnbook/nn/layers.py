@@ -2,7 +2,7 @@
 
 Every layer has the same small interface:
 
-- ``build(input_shape, rng)`` creates the weights (Keras's default initialisers:
+- ``build(input_shape, rng)`` creates the weights (Keras's default initializers:
   Glorot uniform kernels, zero biases) and returns the output shape;
 - ``forward(x, training)`` computes the output and keeps what the backward pass needs;
 - ``backward(grad_output)`` returns the gradient with respect to the input, and puts
