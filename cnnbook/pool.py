@@ -11,9 +11,12 @@ inside) or "same" (``ceil(n / stride)`` windows per axis, zeros split as
 TensorFlow splits them; padded cells never win a max and are not counted in an
 average, as in TensorFlow and Keras).
 
-The computation loops over the few cells of a window (2 per axis for 2x2) and, for
-each, takes the strided view of the input that holds that cell of every window at
-once: a handful of whole-array NumPy operations, whatever the image size.
+The forward poolings reduce the windows one axis at a time: along each axis, every
+offset of the window (2 for 2x2) gives the strided view of the input that holds that
+offset of every window, and ``np.maximum`` (or ``np.add``) combines the views. The
+backward passes take, for each cell of a window, the strided view that holds that cell
+of every window. Either way, a handful of whole-array NumPy operations, whatever the
+image size.
 
 Used by chapters 5, 8b and 10.
 """
