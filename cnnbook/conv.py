@@ -244,11 +244,11 @@ def correlate2d(image, kernel, mode="valid"):
     image : array_like, shape (height, width)
         The input.
     kernel : array_like, shape (kernel_height, kernel_width)
-        The weights. Any size; odd sizes have a centre, even sizes are allowed.
+        The weights. Any size; odd sizes have a center, even sizes are allowed.
     mode : {"valid", "same", "full"}, default "valid"
         ``"valid"``: only positions where the kernel lies inside the image.
         ``"full"``: every position where kernel and image overlap at all.
-        ``"same"``: the centre part of ``"full"``, as large as the image.
+        ``"same"``: the center part of ``"full"``, as large as the image.
 
     Returns
     -------
@@ -284,7 +284,7 @@ def correlate2d(image, kernel, mode="valid"):
             f"Received: kernel.shape={kernel.shape}, image.shape={image.shape}"
         )
     if mode == "same":
-        # The centre of the "full" output, as scipy crops it: start at k // 2, which
+        # The center of the "full" output, as scipy crops it: start at k // 2, which
         # is the same as padding (k - 1) - k // 2 = (k - 1) // 2 zeros before.
         padding = tuple(((k - 1) // 2, k // 2) for k in kernel.shape)
     else:
@@ -334,7 +334,7 @@ def convolve2d(image, kernel, mode="valid"):
     flipped = kernel[::-1, ::-1]
     if mode != "same":
         return correlate2d(image, flipped, mode)
-    # Flipping moves the kernel's centre, so crop "full" at (k - 1) // 2 (not at
+    # Flipping moves the kernel's center, so crop "full" at (k - 1) // 2 (not at
     # k // 2 as for correlation), as scipy does.
     full = correlate2d(image, flipped, "full")
     top, left = ((k - 1) // 2 for k in kernel.shape)

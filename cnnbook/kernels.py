@@ -28,7 +28,7 @@ def _odd_size(size, name="size"):
 
 
 def box_blur(size=3):
-    """Average of a ``size`` x ``size`` neighbourhood.
+    """Average of a ``size`` x ``size`` neighborhood.
 
     Examples
     --------
@@ -47,7 +47,7 @@ def gaussian(size=5, sigma=1.0):
     Parameters
     ----------
     size : int, default 5
-        Odd side length, so the kernel has a centre.
+        Odd side length, so the kernel has a center.
     sigma : float, default 1.0
         Standard deviation in pixels; larger blurs more.
 
@@ -68,7 +68,7 @@ def gaussian(size=5, sigma=1.0):
 
 
 def sharpen(amount=1.0):
-    """The image plus ``amount`` times its difference from the 4-neighbour average.
+    """The image plus ``amount`` times its difference from the 4-neighbor average.
 
     Examples
     --------
@@ -83,7 +83,7 @@ def sharpen(amount=1.0):
 
 
 def laplacian():
-    """Discrete Laplacian (4-neighbour): responds to spots and edges in any direction.
+    """Discrete Laplacian (4-neighbor): responds to spots and edges in any direction.
 
     Examples
     --------

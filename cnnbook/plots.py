@@ -1,7 +1,7 @@
 """The book's figure style, and plots that several chapters use.
 
 Every figure in the book goes through :func:`use_style` so that fonts, sizes and
-colours agree from chapter to chapter.
+colors agree from chapter to chapter.
 
 Used by every chapter.
 """
@@ -69,7 +69,7 @@ def show_images(images, titles=None, ncols=None, size=2.6, cmap="gray", vmin=Non
     Parameters
     ----------
     images : sequence of array_like
-        2-D (grey) or (height, width, 3) arrays; bfloat16 arrays (a layer's output under
+        2-D (gray) or (height, width, 3) arrays; bfloat16 arrays (a layer's output under
         mixed precision) are drawn as float32.
     titles : sequence of str, optional
         One per image.
@@ -117,7 +117,7 @@ def show_array(array, ax=None, title=None, highlight=None, fmt="{:g}", cmap="Blu
     fmt : str, default "{:g}"
         Format of each number.
     cmap : str, default "Blues"
-        Colour map of the cell shading.
+        Color map of the cell shading.
 
     Returns
     -------
@@ -170,7 +170,7 @@ def plot_window_positions(
     """A figure sequence: where a square kernel sits for each output cell.
 
     One panel per output position (row by row, up to ``max_panels``): the input's
-    cells in blue, padding cells hatched grey, the kernel's window framed in red.
+    cells in blue, padding cells hatched gray, the kernel's window framed in red.
 
     Parameters
     ----------

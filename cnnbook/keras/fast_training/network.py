@@ -37,7 +37,7 @@ def whitening_kernel(images, size=2, eps=5e-4):
     numbers) is ``V diag(lambda) V^T``. Filter ``i`` is eigenvector ``v_i`` divided by
     ``sqrt(lambda_i + eps)``: its outputs have variance about 1 and are uncorrelated
     with the other filters'. The ``size * size * C`` filters come in order of
-    decreasing eigenvalue (the smooth colour patterns first, the fine checkerboards
+    decreasing eigenvalue (the smooth color patterns first, the fine checkerboards
     last), and then their negatives in the same order (``kernel[..., k + size * size *
     C] == -kernel[..., k]``, as airbench concatenates them), so that a GELU after the
     convolution keeps both signs.
@@ -200,7 +200,7 @@ class PartialIdentity(keras.initializers.Initializer):
 
     Weights are drawn uniformly from ``+-1/sqrt(fan_in)`` (PyTorch's default,
     :func:`torch_uniform`); then the first ``min(in, out)`` filters are replaced by
-    Dirac filters: filter ``j`` passes input channel ``j`` through its centre tap
+    Dirac filters: filter ``j`` passes input channel ``j`` through its center tap
     unchanged. A block so started begins close to the identity on part of its
     channels (airbench's ``dirac_`` start).
     """
