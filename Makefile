@@ -11,7 +11,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 .DEFAULT_GOAL := book
 .PHONY: help install book test test-gpu test-colab test-backends test-backends-jax \
 	test-backends-torch test-precision test-precision-all test-gpu-rehearsal test-newest gpu-bundle lint unit notebooks-smoke book-strict browser notebooks colab-cells \
-	bench mutation mutation-fast mutation-keras release pdf clean
+	bench mutation mutation-fast mutation-keras mutation-runtime release pdf clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -146,6 +146,10 @@ mutation-fast:  ## mutation score of the fast recipe's pieces (cnnbook.keras.fas
 # And for the Keras layers, models and training helpers (about 7 min on 2 cores).
 mutation-keras:  ## mutation score of cnnbook.keras's layers, models and training helpers
 	$(PYTHON) tools/mutation.py --part keras
+
+# And for what both engines share: the runtime (devices, precision, budgets) and the datasets.
+mutation-runtime:  ## mutation score of cnnbook.runtime and cnnbook.datasets
+	$(PYTHON) tools/mutation.py --part runtime
 
 pdf: $(STAMP)  ## the whole book as one PDF (_build/pdf/cnnbook.pdf), printed by Chromium
 	bash tools/ensure_chromium.sh

@@ -2,9 +2,12 @@
 parallelism on two virtual devices."""
 
 import os
+import re
 import subprocess
 import sys
+import types
 
+import numpy as np
 import pytest
 
 import cnnbook
@@ -235,3 +238,199 @@ def test_data_parallel_refuses_pytorch(monkeypatch):
     with pytest.raises(NotImplementedError, match="torch.distributed"):
         with runtime.data_parallel():
             pass
+
+
+# What each backend reports for a GPU, faked: the machines here have none, and a reader's
+# GPU must still be found, named and given its precision.
+class FakeTensorFlow:
+    """The part of ``tf.config`` that visible_gpus reads: one GPU with its details, one
+    without (TensorFlow leaves them out on some platforms)."""
+
+    def __init__(self):
+        named = types.SimpleNamespace(name="/physical_device:GPU:0")
+        bare = types.SimpleNamespace(name="/physical_device:GPU:1")
+        details = {id(named): {"device_name": "NVIDIA H200", "compute_capability": (9, 0)}}
+        self.config = types.SimpleNamespace(
+            list_physical_devices=lambda kind: [named, bare] if kind == "GPU" else [],
+            experimental=types.SimpleNamespace(get_device_details=lambda d: details.get(id(d), {})),
+        )
+
+
+def fake_jax():
+    def device(platform, kind, capability=None):
+        fields = {"platform": platform, "device_kind": kind}
+        if capability is not None:
+            fields["compute_capability"] = capability
+        return types.SimpleNamespace(**fields)
+
+    devices = [device("cpu", "cpu"), device("gpu", "NVIDIA H200", "9.0"), device("gpu", "GPU")]
+    return types.SimpleNamespace(devices=lambda: devices)
+
+
+def fake_torch(count):
+    names = ["Tesla T4", "NVIDIA A100-SXM4-40GB"]
+    capabilities = [(7, 5), (8, 0)]
+    cuda = types.SimpleNamespace(
+        is_available=lambda: count > 0,
+        device_count=lambda: count,
+        get_device_name=lambda index: names[index],
+        get_device_capability=lambda index: capabilities[index],
+    )
+    return types.SimpleNamespace(cuda=cuda)
+
+
+@pytest.mark.parametrize(
+    ("backend_name", "expected"),
+    [
+        (
+            "tensorflow",
+            [("NVIDIA H200", (9, 0)), ("/physical_device:GPU:1", (0, 0))],
+        ),
+        ("jax", [("NVIDIA H200", (9, 0)), ("GPU", (0, 0))]),
+        ("torch", [("Tesla T4", (7, 5)), ("NVIDIA A100-SXM4-40GB", (8, 0))]),
+    ],
+)
+def test_visible_gpus_reads_each_backends_devices(monkeypatch, backend_name, expected):
+    monkeypatch.setattr(runtime, "backend", lambda: backend_name)
+    monkeypatch.setattr(runtime, "import_tensorflow", FakeTensorFlow)
+    monkeypatch.setitem(sys.modules, "jax", fake_jax())
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(2))
+    assert runtime.visible_gpus() == expected
+    # And the precision that follows: float32 while one GPU's capability is unknown.
+    monkeypatch.delenv("CNNBOOK_PRECISION", raising=False)
+    expected_policy = "mixed_float16" if backend_name == "torch" else "float32"
+    assert runtime.precision() == expected_policy
+
+
+def test_visible_gpus_on_pytorch_without_cuda_is_empty(monkeypatch):
+    monkeypatch.setattr(runtime, "backend", lambda: "torch")
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(0))
+    assert runtime.visible_gpus() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("8.6", (8, 6)), ("9.0", (9, 0)), ("12.0.1", (12, 0)), ("", (0, 0)), ("sm_90", (0, 0))],
+)
+def test_a_compute_capability_is_read_from_jaxs_text(text, expected):
+    assert runtime._capability(text) == expected
+
+
+def test_precision_and_describe_device_ask_the_backend_by_default(monkeypatch, keras):
+    monkeypatch.delenv("CNNBOOK_PRECISION", raising=False)
+    gpus = [("NVIDIA H200", (9, 0)), ("NVIDIA H200", (9, 0))]
+    monkeypatch.setattr(runtime, "visible_gpus", lambda: gpus)
+    assert runtime.precision() == "mixed_bfloat16"
+    try:
+        assert runtime.use_precision() == "mixed_bfloat16"
+        assert runtime.describe_device() == (
+            "2 GPUs: NVIDIA H200 (compute capability 9.0), NVIDIA H200 (compute capability "
+            "9.0); precision mixed_bfloat16"
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_use_precision_passes_on_the_chapters_bfloat16_choice(monkeypatch, keras):
+    monkeypatch.delenv("CNNBOOK_PRECISION", raising=False)
+    monkeypatch.setattr(runtime, "visible_gpus", lambda: [])
+    monkeypatch.setattr(runtime, "backend", lambda: "tensorflow")
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: True)
+    try:
+        assert runtime.use_precision() == "float32"
+        assert runtime.use_precision(cpu_bfloat16=True) == "mixed_bfloat16"
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_cpu_has_bfloat16_knows_every_flag_and_reads_proc_cpuinfo(monkeypatch):
+    assert runtime.cpu_has_bfloat16("flags : fpu avx512f amx_bf16 amx_tile")
+    assert not runtime.cpu_has_bfloat16("model name : bf16 in a name is not a flag")
+    # Without /proc/cpuinfo (macOS, Windows): no.
+    monkeypatch.setattr(
+        "builtins.open", lambda *args, **kwargs: (_ for _ in ()).throw(FileNotFoundError())
+    )
+    assert runtime.cpu_has_bfloat16() is False
+
+
+def test_backend_names_the_backends_it_supports(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "mlx")
+    message = "KERAS_BACKEND must be one of tensorflow, jax, torch. Received: KERAS_BACKEND='mlx'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        runtime.backend()
+
+
+def test_import_keras_refuses_a_backend_other_than_the_one_keras_runs_on(monkeypatch, keras):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    message = (
+        "Keras was already imported on the tensorflow backend, but KERAS_BACKEND='jax': set "
+        "KERAS_BACKEND before the first `import keras` (restart the kernel)"
+    )
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        runtime.import_keras()
+
+
+def test_keras_array_pipelines_are_untuned_once(keras):
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    wrapped = ArrayDataAdapter.get_tf_dataset
+    assert wrapped.untuned_by_cnnbook is True
+    runtime._untune_keras_array_pipelines()  # again: no second wrapper
+    assert ArrayDataAdapter.get_tf_dataset is wrapped
+    adapter = ArrayDataAdapter(np.zeros((8, 2), "float32"), np.zeros(8), batch_size=4)
+    dataset = adapter.get_tf_dataset()
+    assert dataset.options().autotune.enabled is False
+    assert wrapped.__wrapped__(adapter).options().autotune.enabled is not False
+
+
+@pytest.mark.parametrize(("low", "high"), [(-0.1, 0.5), (0.6, 0.5), (0.5, 1.01)])
+def test_expect_accuracy_checks_its_band(low, high):
+    message = f"need 0 <= low <= high <= 1. Received: low={low!r}, high={high!r}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        runtime.expect_accuracy(0.5, low, high)
+
+
+def test_expect_accuracy_includes_both_ends_of_the_band(monkeypatch, tmp_path, capsys):
+    import json
+
+    results = tmp_path / "results.jsonl"
+    monkeypatch.setenv("CNNBOOK_RESULTS", str(results))
+    monkeypatch.setenv("CNNBOOK_SMOKE", "0")
+    runtime.expect_accuracy(0.45, low=0.45, high=0.60)
+    runtime.expect_accuracy(0.60, low=0.45, high=0.60)
+    runtime.expect_accuracy(0.0, low=0.0, high=0.0)
+    runtime.expect_accuracy(1.0, low=1.0)
+    assert capsys.readouterr().out.count("lies in the expected band") == 4
+    assert all(json.loads(line)["held"] for line in results.read_text().splitlines())
+
+
+def test_a_result_recorded_before_keras_is_imported_says_float32(monkeypatch, tmp_path, keras):
+    import json
+
+    results = tmp_path / "results.jsonl"
+    monkeypatch.setenv("CNNBOOK_RESULTS", str(results))
+    monkeypatch.setattr(runtime, "describe_device", lambda: "CPU only")
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        runtime._record_result(accuracy=0.5)
+        monkeypatch.delitem(sys.modules, "keras")
+        runtime._record_result(accuracy=0.6)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    first, second = (json.loads(line) for line in results.read_text().splitlines())
+    assert (first["precision"], second["precision"]) == ("mixed_bfloat16", "float32")
+
+
+def test_value_and_gradients_gives_the_value_and_one_gradient_per_variable(keras):
+    # The tests' backend, in this process; tests/test_backends.py runs JAX's and PyTorch's.
+    weights = keras.Variable(np.array([1.0, -2.0], "float32"))
+    offset = keras.Variable(np.array(0.5, "float32"))
+    x = np.array([3.0, 4.0], "float32")
+    value, gradients = runtime.value_and_gradients(
+        lambda: keras.ops.sum(weights * weights * x) + offset * offset, [weights, offset]
+    )
+    assert isinstance(value, float) and value == pytest.approx(3.0 + 16.0 + 0.25)
+    assert all(isinstance(gradient, np.ndarray) for gradient in gradients)
+    np.testing.assert_allclose(gradients[0], [6.0, -16.0])  # 2 w x
+    np.testing.assert_allclose(gradients[1], 1.0)  # 2 b

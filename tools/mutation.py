@@ -107,6 +107,18 @@ PARTS = {
             "test_keras_layers_train_save_and_load_under_the_jax_backend",
         ],
     },
+    # What both engines share: the runtime (budgets, the Keras backend, devices and
+    # precision, data parallelism) and the datasets.
+    "runtime": {
+        "sources": ["cnnbook/runtime.py", "cnnbook/datasets.py"],
+        "tests": ["tests/test_runtime.py", "tests/test_datasets.py"],
+        "deselect": [
+            "tests/test_runtime.py::test_data_parallel_on_two_devices_matches_one",
+            "tests/test_runtime.py::"
+            "test_import_tensorflow_lets_its_idle_threads_sleep_unless_told_otherwise",
+            "tests/test_runtime.py::test_import_tensorflow_writes_nothing_to_stderr",
+        ],
+    },
     # The pieces of chapter 9d's fast recipe in Keras (on TensorFlow here), against their
     # unit tests. Left out: the training loop (training.py) and the tests that train a
     # network (5 to 8 s each, and every surviving mutant would run them all).
