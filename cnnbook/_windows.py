@@ -75,7 +75,13 @@ def window_view(padded, window_shape, strides, out_shape, dilations=None):
 
     ``view[b, i, j, c, m, n] = padded[b, s_h i + d_h m, s_w j + d_w n, c]`` in 2-D, for
     the ``out_shape`` windows that step by ``strides`` and the taps that step by
-    ``dilations`` (default 1) inside them.
+    ``dilations`` (default 1) inside them. The taps come last because that is where
+    ``numpy.lib.stride_tricks.sliding_window_view`` puts them; each user orders them as
+    its arithmetic needs: convolution moves the taps before the channels, the order of
+    the kernel's axes (``cnnbook.conv``), and stochastic pooling flattens them into one
+    axis of cells to draw from (``cnnbook.regularization``). The Keras layer of
+    stochastic pooling gets its windows from ``keras.ops.image.extract_patches``, cells
+    before channels.
     """
     ndim = len(window_shape)
     dilations = dilations or (1,) * ndim
