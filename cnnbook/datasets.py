@@ -191,8 +191,9 @@ def cifar10_copy(source=None):
     -------
     str
         ``"official binary files"``, ``"official archive"``, ``"JPEG copy (class
-        folders)"`` or ``"PNG copy (class folders)"``; or, when there is no copy,
-        ``"none found (load_cifar10 downloads the official archive)"``.
+        folders)"`` or ``"PNG copy (class folders)"`` (by the first image file), ``"image
+        copy (class folders)"`` for class folders without a JPEG or PNG file; or, when
+        there is no copy, ``"none found (load_cifar10 downloads the official archive)"``.
 
     Raises
     ------
@@ -267,14 +268,23 @@ def _reader_for_file(path):
         return "official archive", lambda: _read_binary_archive(path)
     if not tarfile.is_tarfile(path):
         raise DatasetError(f"{str(path)!r} is not a tar archive (nor a CIFAR-10 folder)")
-    with tarfile.open(path) as archive:
-        names = [PurePosixPath(member.name).parts for member in archive if member.isfile()]
+    try:
+        with tarfile.open(path) as archive:
+            names = [PurePosixPath(member.name).parts for member in archive if _is_file(member)]
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise DatasetError(f"{str(path)!r} is not a readable archive: {error}") from None
     if any(BINARY_FOLDER in parts for parts in names):
         return "official archive", lambda: _read_binary_archive(path)
     tree = [parts for parts in names if len(parts) >= 3 and parts[-3] in ("train", "test")]
     if tree:
         return _tree_kind(parts[-1] for parts in tree), lambda: _read_image_tree(_ArchiveTree(path))
     return None
+
+
+def _is_file(member):
+    """Whether a tar member holds a file's bytes: a regular file, or a hard link to one
+    (how ``tar`` stores a file that is linked twice)."""
+    return member.isfile() or member.islnk()
 
 
 def _tree_kind(file_names):
@@ -403,7 +413,7 @@ class _ArchiveTree:
                 for member in archive:
                     parts = PurePosixPath(member.name).parts
                     if (
-                        member.isfile()
+                        _is_file(member)
                         and len(parts) >= 3
                         and parts[-3] in ("train", "test")
                         and PurePosixPath(parts[-1]).suffix.lower() in IMAGE_SUFFIXES
