@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -139,7 +140,11 @@ def test_an_unknown_precision_is_an_error(monkeypatch):
     from cnnbook.runtime import precision
 
     monkeypatch.setenv("CNNBOOK_PRECISION", "float16")
-    with pytest.raises(ValueError, match="Received: CNNBOOK_PRECISION='float16'"):
+    message = (
+        "CNNBOOK_PRECISION must be one of float32, mixed_float16, mixed_bfloat16. "
+        "Received: CNNBOOK_PRECISION='float16'"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
         precision(gpus=[])
 
 
@@ -344,6 +349,12 @@ def test_use_precision_passes_on_the_chapters_bfloat16_choice(monkeypatch, keras
         keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.skipif(not os.path.isfile("/proc/cpuinfo"), reason="no /proc/cpuinfo here")
+def test_cpu_has_bfloat16_reads_this_machines_proc_cpuinfo():
+    with open("/proc/cpuinfo", encoding="utf-8") as file:
+        assert runtime.cpu_has_bfloat16() is runtime.cpu_has_bfloat16(file.read())
+
+
 def test_cpu_has_bfloat16_knows_every_flag_and_reads_proc_cpuinfo(monkeypatch):
     assert runtime.cpu_has_bfloat16("flags : fpu avx512f amx_bf16 amx_tile")
     assert not runtime.cpu_has_bfloat16("model name : bf16 in a name is not a flag")
@@ -374,6 +385,7 @@ def test_import_keras_refuses_a_backend_other_than_the_one_keras_runs_on(monkeyp
 def test_keras_array_pipelines_are_untuned_once(keras):
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
+    runtime.import_keras()  # which untunes them
     wrapped = ArrayDataAdapter.get_tf_dataset
     assert wrapped.untuned_by_cnnbook is True
     runtime._untune_keras_array_pipelines()  # again: no second wrapper
@@ -382,6 +394,17 @@ def test_keras_array_pipelines_are_untuned_once(keras):
     dataset = adapter.get_tf_dataset()
     assert dataset.options().autotune.enabled is False
     assert wrapped.__wrapped__(adapter).options().autotune.enabled is not False
+
+
+def test_untuning_does_nothing_on_a_keras_without_that_method_or_module(monkeypatch):
+    name = "keras.src.trainers.data_adapters.array_data_adapter"
+    module = types.ModuleType(name)
+    module.ArrayDataAdapter = type("ArrayDataAdapter", (), {})  # no get_tf_dataset
+    monkeypatch.setitem(sys.modules, name, module)
+    runtime._untune_keras_array_pipelines()
+    assert vars(module.ArrayDataAdapter).keys() == vars(type("A", (), {})).keys()
+    monkeypatch.setitem(sys.modules, name, None)  # no such module: ImportError
+    runtime._untune_keras_array_pipelines()
 
 
 @pytest.mark.parametrize(("low", "high"), [(-0.1, 0.5), (0.6, 0.5), (0.5, 1.01)])
@@ -434,3 +457,39 @@ def test_value_and_gradients_gives_the_value_and_one_gradient_per_variable(keras
     assert all(isinstance(gradient, np.ndarray) for gradient in gradients)
     np.testing.assert_allclose(gradients[0], [6.0, -16.0])  # 2 w x
     np.testing.assert_allclose(gradients[1], 1.0)  # 2 b
+
+
+def test_import_tensorflow_sets_its_quiet_defaults_and_keeps_a_readers(monkeypatch):
+    # In this process too (TensorFlow is imported already: only the settings are new).
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    runtime.import_tensorflow()
+    assert (os.environ["TF_CPP_MIN_LOG_LEVEL"], os.environ["OMP_WAIT_POLICY"]) == ("3", "PASSIVE")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    runtime.import_tensorflow()
+    assert (os.environ["TF_CPP_MIN_LOG_LEVEL"], os.environ["OMP_WAIT_POLICY"]) == ("1", "ACTIVE")
+
+
+@pytest.mark.parametrize("backend_name", ["tensorflow", "jax", "torch"])
+def test_import_keras_prepares_each_backend_its_way(monkeypatch, keras, backend_name):
+    calls = []
+    monkeypatch.setattr(runtime, "backend", lambda: backend_name)
+    monkeypatch.setattr(runtime, "import_tensorflow", lambda: calls.append("tensorflow"))
+    monkeypatch.setattr(runtime, "_untune_keras_array_pipelines", lambda: calls.append("untune"))
+    int64 = "Explicitly requested dtype int64 requested in ShapeDtypeStruct is not available"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if backend_name == "tensorflow":
+            assert runtime.import_keras() is keras
+        else:  # Keras runs on TensorFlow here: import_keras says so, after its preparations
+            with pytest.raises(RuntimeError, match="already imported on the tensorflow"):
+                runtime.import_keras()
+        warnings.warn(int64, UserWarning, stacklevel=1)
+        warnings.warn("another warning", UserWarning, stacklevel=1)
+    # TensorFlow imported quietly and its array pipelines untuned, on TensorFlow only;
+    # JAX's int64 warning silenced, on JAX only.
+    assert calls == (["tensorflow", "untune"] if backend_name == "tensorflow" else [])
+    silenced = backend_name == "jax"
+    expected = ["another warning"] if silenced else [int64, "another warning"]
+    assert [str(warning.message) for warning in caught] == expected
