@@ -421,7 +421,8 @@ class _ArchiveTree:
                         name = f"{member.name} in {self.description}"
                         data = archive.extractfile(member).read()
                         self._files.setdefault(parts[-3:-1], []).append((name, data))
-        except (tarfile.TarError, EOFError, OSError) as error:
+        except (tarfile.TarError, EOFError, OSError, KeyError) as error:
+            # KeyError: a hard link to a file that the archive lacks.
             raise DatasetError(f"{self.description} is not a readable archive: {error}") from None
 
     def files(self, split, class_name):

@@ -397,7 +397,7 @@ def test_download_into_an_existing_folder_without_content_length(
     assert_same(load_cifar10(), expected)
     assert sorted(path.name for path in cache.iterdir()) == ["notes.txt", "served.tar.gz"]
     [(url, options)] = calls
-    assert url == archive.url and 0 < options["timeout"] < float("inf")  # never waits forever
+    assert url == archive.url and options["timeout"] == 60  # never waits forever
     assert "  100%  " in progress_redraws(capsys.readouterr().err)[-1]
 
 
@@ -779,3 +779,57 @@ def test_validation_split_fraction_must_be_between_0_and_1(fraction):
     message = f"fraction must be in (0, 1). Received: fraction={fraction!r}"
     with pytest.raises(ValueError, match=re.escape(message)):
         validation_split(x, y, fraction)
+
+
+def test_download_reads_and_reports_a_megabyte_at_a_time(monkeypatch, tmp_path):
+    """So that the progress line moves during a 170 MB download, not only at its end."""
+    data = bytes(3 * 2**20 + 1)
+    archive = published_bytes(monkeypatch, tmp_path / "data.tar.gz", data)
+    serve(monkeypatch, data, length=len(data))
+    sizes = []
+
+    class Recording(datasets.DownloadProgress):
+        def update(self, size):
+            sizes.append(size)
+            super().update(size)
+
+    monkeypatch.setattr(datasets, "DownloadProgress", Recording)
+    datasets._download(archive, tmp_path / "cache", [])
+    assert sizes == [2**20, 2**20, 2**20, 1]
+
+
+def test_official_archive_with_its_batch_folder_inside_another_is_read(
+    monkeypatch, binary_copy, tmp_path
+):
+    folder, expected = binary_copy
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=f"cifar10/{folder.name}")
+    published(monkeypatch, archive)
+    assert_same(load_cifar10(archive), expected)
+    # A damaged batch there is named by its file name.
+    (folder / "data_batch_2.bin").write_bytes(b"short")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=f"cifar10/{folder.name}")
+    published(monkeypatch, archive)
+    with pytest.raises(DatasetError, match=r"^data_batch_2\.bin in "):
+        load_cifar10(archive)
+
+
+def test_archive_tree_names_an_unreadable_archive(tmp_path):
+    path = tmp_path / "bad.tar.gz"
+    path.write_bytes(b"junk")
+    with pytest.raises(DatasetError, match=re.escape(f"{str(path)!r} is not a readable archive")):
+        datasets._ArchiveTree(path)
+
+
+def test_hard_link_to_a_file_missing_from_the_archive_is_named(tmp_path, rng, make_image_tree):
+    make_image_tree(tmp_path / "cifar10", rng, per_class=1)
+    archive = tmp_path / "cifar10.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "cifar10", arcname="cifar10")
+        link = tarfile.TarInfo("cifar10/train/cat/9999.png")
+        link.type, link.linkname = tarfile.LNKTYPE, "cifar10/train/cat/gone.png"
+        tar.addfile(link)
+    with pytest.raises(DatasetError, match=re.escape(f"{str(archive)!r} is not a readable")):
+        load_cifar10(archive)

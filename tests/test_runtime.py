@@ -355,8 +355,22 @@ def test_cpu_has_bfloat16_reads_this_machines_proc_cpuinfo():
         assert runtime.cpu_has_bfloat16() is runtime.cpu_has_bfloat16(file.read())
 
 
+def test_cpu_has_bfloat16_reads_a_cpuinfo_that_is_not_ascii(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_bytes(b"model name\t: Caf\xe9 CPU\nflags\t\t: fpu avx512_bf16\n")
+    real_open = open
+    monkeypatch.setattr(
+        "builtins.open",
+        lambda path, *args, **kwargs: real_open(
+            cpuinfo if path == "/proc/cpuinfo" else path, *args, **kwargs
+        ),
+    )
+    assert runtime.cpu_has_bfloat16() is True
+
+
 def test_cpu_has_bfloat16_knows_every_flag_and_reads_proc_cpuinfo(monkeypatch):
     assert runtime.cpu_has_bfloat16("flags : fpu avx512f amx_bf16 amx_tile")
+    assert runtime.cpu_has_bfloat16("flags : avx512_bf16 other:flag")  # the first colon splits
     assert not runtime.cpu_has_bfloat16("model name : bf16 in a name is not a flag")
     # Without /proc/cpuinfo (macOS, Windows): no.
     monkeypatch.setattr(
@@ -486,10 +500,91 @@ def test_import_keras_prepares_each_backend_its_way(monkeypatch, keras, backend_
             with pytest.raises(RuntimeError, match="already imported on the tensorflow"):
                 runtime.import_keras()
         warnings.warn(int64, UserWarning, stacklevel=1)
+        warnings.warn(int64, RuntimeWarning, stacklevel=1)  # only the UserWarning is silenced
         warnings.warn("another warning", UserWarning, stacklevel=1)
     # TensorFlow imported quietly and its array pipelines untuned, on TensorFlow only;
     # JAX's int64 warning silenced, on JAX only.
     assert calls == (["tensorflow", "untune"] if backend_name == "tensorflow" else [])
     silenced = backend_name == "jax"
-    expected = ["another warning"] if silenced else [int64, "another warning"]
+    expected = [int64, "another warning"] if silenced else [int64, int64, "another warning"]
     assert [str(warning.message) for warning in caught] == expected
+
+
+class FakeVariable:
+    """A Keras variable as value_and_gradients uses it: ``.value``, which a
+    ``StatelessScope`` (below) replaces while it is entered."""
+
+    scope = None
+
+    def __init__(self, value):
+        self.stored = np.asarray(value, dtype=float)
+
+    @property
+    def value(self):
+        return FakeVariable.scope[id(self)] if FakeVariable.scope else self.stored
+
+
+class FakeStatelessScope:
+    def __init__(self, state_mapping):
+        self.mapping = {id(variable): value for variable, value in state_mapping}
+
+    def __enter__(self):
+        FakeVariable.scope = self.mapping
+
+    def __exit__(self, *exception):
+        FakeVariable.scope = None
+
+
+def fake_keras_on(name):
+    return types.SimpleNamespace(
+        backend=types.SimpleNamespace(backend=lambda: name),
+        ops=types.SimpleNamespace(convert_to_numpy=np.asarray),
+        StatelessScope=FakeStatelessScope,
+    )
+
+
+def finite_difference_value_and_grad(function):
+    """jax.value_and_grad for the fake: the value, and forward differences (exact for the
+    linear functions below)."""
+
+    def both(values):
+        value = function(values)
+        gradients = []
+        for i, x in enumerate(values):
+            gradient = np.zeros_like(x)
+            for index in np.ndindex(x.shape):
+                moved = [y.copy() for y in values]
+                moved[i][index] += 1.0
+                gradient[index] = function(moved) - value
+            gradients.append(gradient)
+        return value, gradients
+
+    return both
+
+
+@pytest.mark.parametrize("backend_name", ["jax", "torch"])
+def test_value_and_gradients_takes_each_backends_way(monkeypatch, backend_name):
+    # The backends' own gradients are tested in a fresh Python (tests/test_backends.py);
+    # here, with fakes, what value_and_gradients asks of each.
+    monkeypatch.setattr(runtime, "import_keras", lambda: fake_keras_on(backend_name))
+    weights, offset = FakeVariable([1.0, -2.0]), FakeVariable(0.5)
+    asked = []
+
+    def grad(value, inputs):
+        asked.append((value, inputs))
+        return [np.full_like(x, 7.0) for x in inputs]
+
+    jax = types.SimpleNamespace(value_and_grad=finite_difference_value_and_grad)
+    torch = types.SimpleNamespace(autograd=types.SimpleNamespace(grad=grad))
+    monkeypatch.setitem(sys.modules, "jax", jax)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    value, gradients = runtime.value_and_gradients(
+        lambda: 5.0 * weights.value.sum() + 7.0 * offset.value, [weights, offset]
+    )
+    assert value == pytest.approx(5.0 * -1.0 + 7.0 * 0.5)
+    np.testing.assert_allclose(gradients[0], [5.0, 5.0] if backend_name == "jax" else 7.0)
+    np.testing.assert_allclose(gradients[1], 7.0)
+    if backend_name == "torch":  # the value computed, and the variables' tensors
+        [(value_asked, inputs)] = asked
+        assert value_asked == pytest.approx(value)
+        assert inputs[0] is weights.stored and inputs[1] is offset.stored
