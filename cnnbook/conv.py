@@ -22,7 +22,7 @@ Used by chapters 1, 3, 4, 5, 6, 8b and 10.
 
 import numpy as np
 
-from cnnbook._arguments import check_grad_output, is_int, positive_ints
+from cnnbook._arguments import check_grad_output, is_int, one_of, positive_ints
 from cnnbook._windows import AXIS_NAMES, extent, pad, padded_shape, tap_slices, unpad, window_view
 
 __all__ = [
@@ -276,8 +276,7 @@ def correlate2d(image, kernel, mode="valid"):
     """
     image = _check_2d(image, "image")
     kernel = _check_2d(kernel, "kernel")
-    if mode not in _PADDING_MODES:
-        raise ValueError(f"mode must be one of {_PADDING_MODES}. Received: mode={mode!r}")
+    one_of(mode, _PADDING_MODES, "mode")
     if mode == "valid" and any(k > n for k, n in zip(kernel.shape, image.shape)):
         raise ValueError(
             f"in 'valid' mode the kernel must fit inside the image. "

@@ -80,6 +80,9 @@ BINARY_FOLDER = "cifar-10-batches-bin"
 TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 TEST_FILE = "test_batch.bin"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: What reading a damaged tar archive raises: tarfile's own errors, EOFError (cut short),
+#: OSError (a bad gzip stream) and KeyError (a hard link to a file the archive lacks).
+_ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, KeyError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,9 +194,10 @@ def cifar10_copy(source=None):
     -------
     str
         ``"official binary files"``, ``"official archive"``, ``"JPEG copy (class
-        folders)"`` or ``"PNG copy (class folders)"`` (by the first image file), ``"image
-        copy (class folders)"`` for class folders without a JPEG or PNG file; or, when
-        there is no copy, ``"none found (load_cifar10 downloads the official archive)"``.
+        folders)"`` or ``"PNG copy (class folders)"`` (by the first image file); ``"image
+        copy (class folders)"`` for class folders without a JPEG or PNG file, which
+        :func:`load_cifar10` refuses (it reads .jpg, .jpeg and .png); or, when there is
+        no copy, ``"none found (load_cifar10 downloads the official archive)"``.
 
     Raises
     ------
@@ -271,7 +275,7 @@ def _reader_for_file(path):
     try:
         with tarfile.open(path) as archive:
             names = [PurePosixPath(member.name).parts for member in archive if _is_file(member)]
-    except (tarfile.TarError, EOFError, OSError) as error:
+    except _ARCHIVE_ERRORS as error:
         raise DatasetError(f"{str(path)!r} is not a readable archive: {error}") from None
     if any(BINARY_FOLDER in parts for parts in names):
         return "official archive", lambda: _read_binary_archive(path)
@@ -371,8 +375,8 @@ def _read_binary_archive(path):
                 if member.isfile() and parts[-1] in wanted and BINARY_FOLDER in parts:
                     data = archive.extractfile(member).read()
                     batches[parts[-1]] = _parse_records(data, f"{parts[-1]} in {str(path)!r}")
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise DatasetError(f"{str(path)!r} is not a readable tar.gz archive: {error}") from None
+    except _ARCHIVE_ERRORS as error:
+        raise DatasetError(f"{str(path)!r} is not a readable archive: {error}") from None
     missing = [name for name in wanted if name not in batches]
     if missing:
         raise DatasetError(f"{str(path)!r} lacks {', '.join(missing)}")
@@ -421,8 +425,7 @@ class _ArchiveTree:
                         name = f"{member.name} in {self.description}"
                         data = archive.extractfile(member).read()
                         self._files.setdefault(parts[-3:-1], []).append((name, data))
-        except (tarfile.TarError, EOFError, OSError, KeyError) as error:
-            # KeyError: a hard link to a file that the archive lacks.
+        except _ARCHIVE_ERRORS as error:
             raise DatasetError(f"{self.description} is not a readable archive: {error}") from None
 
     def files(self, split, class_name):

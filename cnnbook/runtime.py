@@ -31,6 +31,8 @@ import os
 import sys
 import warnings
 
+from cnnbook._arguments import one_of
+
 __all__ = [
     "backend",
     "budget",
@@ -196,11 +198,7 @@ def backend():
     ...     os.environ["KERAS_BACKEND"] = saved
     """
     name = os.environ.get("KERAS_BACKEND", "").strip() or "tensorflow"
-    if name not in BACKENDS:
-        raise ValueError(
-            f"KERAS_BACKEND must be one of {', '.join(BACKENDS)}. Received: KERAS_BACKEND={name!r}"
-        )
-    return name
+    return one_of(name, BACKENDS, "KERAS_BACKEND")
 
 
 def import_keras():
@@ -467,12 +465,7 @@ def precision(gpus=None, cpu_bfloat16=False):
     """
     forced = os.environ.get(PRECISION_VARIABLE, "").strip()
     if forced:
-        if forced not in POLICIES:
-            raise ValueError(
-                f"{PRECISION_VARIABLE} must be one of {', '.join(POLICIES)}. "
-                f"Received: {PRECISION_VARIABLE}={forced!r}"
-            )
-        return forced
+        return one_of(forced, POLICIES, PRECISION_VARIABLE)
     gpus = visible_gpus() if gpus is None else gpus
     native = cpu_bfloat16 and not gpus and backend() == "tensorflow" and cpu_has_bfloat16()
     return choose_precision([capability for _, capability in gpus], cpu_bfloat16=native)

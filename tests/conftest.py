@@ -37,6 +37,14 @@ def keras(tf):
 
 
 @pytest.fixture
+def restore_policy(keras):
+    """Keras's global precision policy, put back after the test as it was before."""
+    saved = keras.mixed_precision.global_policy()
+    yield
+    keras.mixed_precision.set_global_policy(saved)
+
+
+@pytest.fixture
 def layers(tf):
     """cnnbook.keras.layers on TensorFlow, imported after TensorFlow's quiet import."""
     from cnnbook.keras import layers

@@ -5,11 +5,12 @@ these check each bound, open and closed, and what counts as a number.
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
 
-from cnnbook._arguments import real_in, whole_number
+from cnnbook._arguments import one_of, real_in, whole_number
 
 
 @pytest.mark.parametrize(
@@ -65,3 +66,19 @@ def test_whole_number_takes_zero_and_numpy_integers_and_nothing_else():
     for value in (-1, 1.0, True, "3", None):
         with pytest.raises(ValueError, match=r"seed must be a whole number, 0 or more"):
             whole_number(value, "seed")
+
+
+@pytest.mark.parametrize(
+    ("choices", "listed"),
+    [
+        (("same",), "'same'"),
+        (("valid", "same"), "'valid' or 'same'"),
+        (("valid", "same", "full"), "'valid', 'same' or 'full'"),
+        ((0, 1, 2), "0, 1 or 2"),
+    ],
+)
+def test_one_of_returns_a_choice_and_names_every_choice_otherwise(choices, listed):
+    assert one_of(choices[-1], choices, "padding") is choices[-1]
+    message = f"padding must be {listed}. Received: padding='wrap'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        one_of("wrap", choices, "padding")

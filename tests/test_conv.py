@@ -73,7 +73,7 @@ def test_worked_example_of_the_book():
     [
         (np.ones((3, 3, 1)), np.ones((2, 2)), "valid", "image must be a 2-D array"),
         (np.ones((3, 3)), np.ones(2), "valid", "kernel must be a 2-D array"),
-        (np.ones((3, 3)), np.ones((2, 2)), "wrap", "mode must be one of"),
+        (np.ones((3, 3)), np.ones((2, 2)), "wrap", "mode must be 'valid', 'same' or 'full'"),
         (np.ones((3, 3)), np.ones((4, 2)), "valid", "kernel must fit inside the image"),
         (np.ones((0, 3)), np.ones((1, 1)), "valid", "image must not be empty"),
     ],
@@ -453,7 +453,7 @@ TWO_PAIRS = "a tuple of 2 ints, or a tuple of 2 (before, after) pairs"
         (lambda: convolve2d(np.ones((3, 3)), np.ones(2)), ValueError,
          "kernel must be a 2-D array. Received: kernel with shape (2,)"),
         (lambda: convolve2d(np.ones((3, 3)), np.ones((2, 2)), "wrap"), ValueError,
-         "mode must be one of ('valid', 'same', 'full'). Received: mode='wrap'"),
+         "mode must be 'valid', 'same' or 'full'. Received: mode='wrap'"),
         (lambda: correlate2d(np.ones((3, 3)), np.ones((4, 2))), ValueError,
          "in 'valid' mode the kernel must fit inside the image. "
          "Received: kernel.shape=(4, 2), image.shape=(3, 3)"),

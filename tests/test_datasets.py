@@ -158,6 +158,24 @@ def test_official_archive_of_wrong_size_is_refused(binary_copy, tmp_path):
         load_cifar10(archive)
 
 
+def test_official_archive_with_its_batch_folder_inside_another_is_read(
+    monkeypatch, binary_copy, tmp_path
+):
+    folder, expected = binary_copy
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=f"cifar10/{folder.name}")
+    published(monkeypatch, archive)
+    assert_same(load_cifar10(archive), expected)
+    # A damaged batch there is named by its file name.
+    (folder / "data_batch_2.bin").write_bytes(b"short")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=f"cifar10/{folder.name}")
+    published(monkeypatch, archive)
+    with pytest.raises(DatasetError, match=r"^data_batch_2\.bin in "):
+        load_cifar10(archive)
+
+
 def test_renamed_official_archive_is_recognized_by_its_batch_folder(
     monkeypatch, binary_copy, tmp_path
 ):
@@ -219,13 +237,13 @@ def test_other_files_in_class_folders_are_skipped(tmp_path, rng, make_image_tree
     assert_same(load_cifar10(source), expected)
 
 
-def test_grey_images_are_read_as_rgb(tmp_path, rng, make_image_tree):
+def test_gray_images_are_read_as_rgb(tmp_path, rng, make_image_tree):
     make_image_tree(tmp_path, rng, per_class=1)
-    grey = rng.integers(0, 256, size=(32, 32), dtype=np.uint8)
-    Image.fromarray(grey, mode="L").save(tmp_path / "train" / "cat" / "0000.png")
+    gray = rng.integers(0, 256, size=(32, 32), dtype=np.uint8)
+    Image.fromarray(gray, mode="L").save(tmp_path / "train" / "cat" / "0000.png")
     (x_train, _), _ = load_cifar10(tmp_path)
     cat = CIFAR10_CLASSES.index("cat")
-    np.testing.assert_array_equal(x_train[cat], np.stack([grey] * 3, axis=-1))
+    np.testing.assert_array_equal(x_train[cat], np.stack([gray] * 3, axis=-1))
 
 
 def test_jpeg_images_are_read(tmp_path, rng, make_image_tree):
@@ -455,6 +473,23 @@ def test_interrupted_download_leaves_no_file(monkeypatch, tmp_path):
     assert list((tmp_path / "cache" / "cnnbook").iterdir()) == []
 
 
+def test_download_reads_and_reports_a_megabyte_at_a_time(monkeypatch, tmp_path):
+    """So that the progress line moves during a 170 MB download, not only at its end."""
+    data = bytes(3 * 2**20 + 1)
+    archive = published_bytes(monkeypatch, tmp_path / "data.tar.gz", data)
+    serve(monkeypatch, data, length=len(data))
+    sizes = []
+
+    class Recording(datasets.DownloadProgress):
+        def update(self, size):
+            sizes.append(size)
+            super().update(size)
+
+    monkeypatch.setattr(datasets, "DownloadProgress", Recording)
+    datasets._download(archive, tmp_path / "cache", [])
+    assert sizes == [2**20, 2**20, 2**20, 1]
+
+
 def test_progress_line_shows_megabytes_share_rate_and_seconds_left():
     """MB are 10**6 bytes; the rate is the average since the start; redraws every 0.5 s."""
     times = iter([100.0, 100.25, 100.5, 100.75, 101.0, 102.0])  # the start, each call
@@ -617,6 +652,26 @@ def test_hard_linked_image_in_a_class_folder_archive_is_read(tmp_path, rng, make
     assert_same(load_cifar10(archive), load_cifar10(tmp_path / "cifar10"))
 
 
+def test_archive_tree_names_an_unreadable_archive(tmp_path):
+    path = tmp_path / "bad.tar.gz"
+    path.write_bytes(b"junk")
+    with pytest.raises(DatasetError, match=re.escape(f"{str(path)!r} is not a readable archive")):
+        datasets._ArchiveTree(path)
+
+
+def test_hard_link_to_a_file_missing_from_the_archive_is_named(tmp_path, rng, make_image_tree):
+    make_image_tree(tmp_path / "cifar10", rng, per_class=1)
+    archive = tmp_path / "cifar10.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "cifar10", arcname="cifar10")
+        link = tarfile.TarInfo("cifar10/train/cat/9999.png")
+        link.type, link.linkname = tarfile.LNKTYPE, "cifar10/train/cat/gone.png"
+        tar.addfile(link)
+    named = re.escape(f"{str(archive)!r} is not a readable archive: ") + ".*gone\\.png"
+    with pytest.raises(DatasetError, match=named):
+        load_cifar10(archive)
+
+
 def test_file_that_is_not_an_archive(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello")
@@ -687,6 +742,8 @@ def test_cifar10_copy_names_each_kind_of_copy(
 def test_cifar10_copy_of_class_folders_without_jpeg_or_png(tmp_path, rng, make_image_tree):
     make_image_tree(tmp_path, rng, per_class=1, suffix=".bmp")
     assert cifar10_copy(tmp_path) == "image copy (class folders)"
+    with pytest.raises(DatasetError, match="no images in"):  # load_cifar10 reads none
+        load_cifar10(tmp_path)
 
 
 def test_cifar10_copy_without_a_copy_reads_nothing(monkeypatch, tmp_path):
@@ -779,57 +836,3 @@ def test_validation_split_fraction_must_be_between_0_and_1(fraction):
     message = f"fraction must be in (0, 1). Received: fraction={fraction!r}"
     with pytest.raises(ValueError, match=re.escape(message)):
         validation_split(x, y, fraction)
-
-
-def test_download_reads_and_reports_a_megabyte_at_a_time(monkeypatch, tmp_path):
-    """So that the progress line moves during a 170 MB download, not only at its end."""
-    data = bytes(3 * 2**20 + 1)
-    archive = published_bytes(monkeypatch, tmp_path / "data.tar.gz", data)
-    serve(monkeypatch, data, length=len(data))
-    sizes = []
-
-    class Recording(datasets.DownloadProgress):
-        def update(self, size):
-            sizes.append(size)
-            super().update(size)
-
-    monkeypatch.setattr(datasets, "DownloadProgress", Recording)
-    datasets._download(archive, tmp_path / "cache", [])
-    assert sizes == [2**20, 2**20, 2**20, 1]
-
-
-def test_official_archive_with_its_batch_folder_inside_another_is_read(
-    monkeypatch, binary_copy, tmp_path
-):
-    folder, expected = binary_copy
-    archive = tmp_path / "cifar-10-binary.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(folder, arcname=f"cifar10/{folder.name}")
-    published(monkeypatch, archive)
-    assert_same(load_cifar10(archive), expected)
-    # A damaged batch there is named by its file name.
-    (folder / "data_batch_2.bin").write_bytes(b"short")
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(folder, arcname=f"cifar10/{folder.name}")
-    published(monkeypatch, archive)
-    with pytest.raises(DatasetError, match=r"^data_batch_2\.bin in "):
-        load_cifar10(archive)
-
-
-def test_archive_tree_names_an_unreadable_archive(tmp_path):
-    path = tmp_path / "bad.tar.gz"
-    path.write_bytes(b"junk")
-    with pytest.raises(DatasetError, match=re.escape(f"{str(path)!r} is not a readable archive")):
-        datasets._ArchiveTree(path)
-
-
-def test_hard_link_to_a_file_missing_from_the_archive_is_named(tmp_path, rng, make_image_tree):
-    make_image_tree(tmp_path / "cifar10", rng, per_class=1)
-    archive = tmp_path / "cifar10.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(tmp_path / "cifar10", arcname="cifar10")
-        link = tarfile.TarInfo("cifar10/train/cat/9999.png")
-        link.type, link.linkname = tarfile.LNKTYPE, "cifar10/train/cat/gone.png"
-        tar.addfile(link)
-    with pytest.raises(DatasetError, match=re.escape(f"{str(archive)!r} is not a readable")):
-        load_cifar10(archive)

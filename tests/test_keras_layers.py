@@ -66,7 +66,6 @@ def test_stochastic_pooling_needs_known_channels():
 
 
 def test_keras_layers_take_numpy_integers_and_reject_bools():
-    import numpy as np
 
     pytest.importorskip("keras")
     from cnnbook.keras.layers import DropConnectDense, StochasticPool2D
@@ -82,7 +81,6 @@ def test_keras_layers_take_numpy_integers_and_reject_bools():
 def test_dropconnect_dense_builds_on_the_last_axis_and_adds_its_bias():
     """On (batch, time, features) inputs: a (features, units) kernel, a zero bias of
     (units,) to start, and at inference x @ kernel + bias, with any bias."""
-    import numpy as np
 
     pytest.importorskip("keras")
     from cnnbook.keras.layers import DropConnectDense
@@ -123,7 +121,6 @@ def test_dropconnect_dense_without_bias_holds_only_its_kernel():
 def test_called_without_training_the_layers_infer():
     """`call`'s default is inference: through Keras (which passes the signature's default)
     and called directly."""
-    import numpy as np
 
     pytest.importorskip("keras")
     from cnnbook.keras.layers import DropConnectDense, StochasticPool2D
@@ -144,7 +141,6 @@ def test_called_without_training_the_layers_infer():
 
 def test_the_layers_compute_in_float16_under_a_mixed_policy():
     """In training and at inference, the output is in the compute dtype, float16."""
-    import numpy as np
 
     keras = pytest.importorskip("keras")
     from cnnbook.keras.layers import DropConnectDense, StochasticPool2D
@@ -163,7 +159,6 @@ def test_the_layers_compute_in_float16_under_a_mixed_policy():
 def test_stochastic_pooling_weighs_its_cells_in_float32():
     """Activations of 300: the sum of their squares overflows float16 (largest 65504), yet
     the expectation sum(a^2) / sum(a) is 300 in float16 layers, also with floatx float16."""
-    import numpy as np
 
     keras = pytest.importorskip("keras")
     from cnnbook.keras.layers import StochasticPool2D
@@ -185,11 +180,9 @@ def test_stochastic_pooling_weighs_its_cells_in_float32():
 
 
 def test_stochastic_pooling_of_a_single_channel_at_inference():
-    import numpy as np
 
     pytest.importorskip("keras")
     from cnnbook.keras.layers import StochasticPool2D
-    from cnnbook.regularization import stochastic_pool2d
 
     x = np.random.default_rng(0).normal(size=(2, 4, 4, 1)).astype(np.float32)
     output = StochasticPool2D()(x, training=False)
@@ -217,7 +210,6 @@ def test_stochastic_pooling_output_shape_with_unknown_sizes():
 @pytest.mark.skipif(backend() != "tensorflow", reason="a graph of unknown sizes is TensorFlow's")
 def test_stochastic_pooling_in_a_graph_of_unknown_height_and_width():
     """Traced with only the channels known, it pools as on concrete inputs."""
-    import numpy as np
 
     tf = pytest.importorskip("tensorflow")
     from cnnbook.keras.layers import StochasticPool2D

@@ -139,44 +139,6 @@ def test_predict_with_flip_averages_an_image_and_its_mirror(tf):
     np.testing.assert_allclose(predict_with_flip(model, dataset), [[2.0, 0.0]])
 
 
-def test_kerass_pipelines_for_arrays_run_without_autotuning_and_yield_the_same_batches(tf, rng):
-    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
-
-    from cnnbook import runtime
-
-    runtime.import_keras()
-    build = ArrayDataAdapter.get_tf_dataset
-    assert getattr(build, "untuned_by_cnnbook", False)  # import_keras wrapped it
-    runtime.import_keras()
-    assert ArrayDataAdapter.get_tf_dataset is build  # once only
-    x = rng.random((50, 2)).astype("float32")
-    y = np.arange(50)
-
-    def batches(get_tf_dataset):
-        tf.random.set_seed(5)
-        dataset = get_tf_dataset(ArrayDataAdapter(x, y, batch_size=16, shuffle=True))
-        return dataset, [labels.numpy().tolist() for _, labels in dataset]
-
-    ours, our_batches = batches(build)
-    kerass, kerass_batches = batches(build.__wrapped__)
-    assert ours.options().autotune.enabled is False  # no tuning thread to wait for
-    assert kerass.options().autotune.enabled is not False
-    assert our_batches == kerass_batches  # the same batches, in the same order
-    assert [len(batch) for batch in our_batches] == [16, 16, 16, 2]
-    assert sum(our_batches, []) != list(range(50))  # and shuffled
-
-
-def test_without_autotuning_keeps_a_datasets_other_options(tf):
-    from cnnbook.runtime import without_autotuning
-
-    options = tf.data.Options()
-    options.deterministic = False
-    dataset = without_autotuning(tf.data.Dataset.range(3).with_options(options))
-    assert dataset.options().autotune.enabled is False
-    assert dataset.options().deterministic is False
-    assert list(dataset.as_numpy_iterator()) == [0, 1, 2]
-
-
 # ---- found by mutation testing (make mutation-keras) -----------------------------------
 
 

@@ -129,11 +129,12 @@ def test_on_tensorflow_optimizers_and_schedules_equal_keras_step_by_step(keras, 
 
 
 # FastSGD matches variables to their settings by Keras's private _var_key and
-# _get_variable_index, which each backend's training step must honour (TensorFlow hands
+# _get_variable_index, which each backend's training step must honor (TensorFlow hands
 # update_step the tf.Variable inside the Keras one; JAX applies the optimizer statelessly
 # inside its compiled step). So the whole optimizer, with a schedule, a scaled variable, a
-# stopped one and the lookahead, trains inside a compiled fit on each backend, against
-# PyTorch's formulas followed in NumPy.
+# stopped one and the lookahead, trains inside fit on each backend (compiled, but eager on
+# PyTorch), against PyTorch's formulas followed in NumPy. (Here, not in
+# test_fast_training.py, because `make test` runs this file on PyTorch too.)
 FAST_SGD_CHECK = """
 import numpy as np
 import cnnbook

@@ -49,9 +49,6 @@ def test_unknown_smoke_value_is_an_error(monkeypatch):
 
 def test_runtime_doctests_leave_the_environment_as_they_found_it(monkeypatch):
     import doctest
-    import os
-
-    from cnnbook import runtime
 
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     monkeypatch.setenv("CNNBOOK_SMOKE", "1")
@@ -102,8 +99,6 @@ def test_without_cnnbook_precision_the_hardware_decides(monkeypatch):
 def test_a_chapter_can_ask_for_bfloat16_on_a_cpu_that_has_it(
     monkeypatch, native, backend_name, expected
 ):
-    from cnnbook import runtime
-
     monkeypatch.delenv("CNNBOOK_PRECISION", raising=False)
     monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: native)
     monkeypatch.setattr(runtime, "backend", lambda: backend_name)
@@ -125,8 +120,6 @@ def test_cpu_has_bfloat16_reads_the_processor_flags(tmp_path):
 
 
 def test_describe_device_reports_the_policy_in_force(monkeypatch, keras):
-    from cnnbook import runtime
-
     monkeypatch.setattr(runtime, "visible_gpus", lambda: [])
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
@@ -141,23 +134,18 @@ def test_an_unknown_precision_is_an_error(monkeypatch):
 
     monkeypatch.setenv("CNNBOOK_PRECISION", "float16")
     message = (
-        "CNNBOOK_PRECISION must be one of float32, mixed_float16, mixed_bfloat16. "
+        "CNNBOOK_PRECISION must be 'float32', 'mixed_float16' or 'mixed_bfloat16'. "
         "Received: CNNBOOK_PRECISION='float16'"
     )
     with pytest.raises(ValueError, match=re.escape(message)):
         precision(gpus=[])
 
 
-def test_use_precision_sets_the_keras_policy(monkeypatch, keras):
-    from cnnbook.runtime import use_precision
-
+def test_use_precision_sets_the_keras_policy(monkeypatch, keras, restore_policy):
     monkeypatch.setenv("CNNBOOK_PRECISION", "mixed_bfloat16")
-    try:
-        assert use_precision() == "mixed_bfloat16"
-        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
-        assert keras.layers.Dense(2).compute_dtype == "bfloat16"
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    assert runtime.use_precision() == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    assert keras.layers.Dense(2).compute_dtype == "bfloat16"
 
 
 def test_expect_accuracy_records_each_result_where_cnnbook_results_says(
@@ -321,32 +309,26 @@ def test_a_compute_capability_is_read_from_jaxs_text(text, expected):
     assert runtime._capability(text) == expected
 
 
-def test_precision_and_describe_device_ask_the_backend_by_default(monkeypatch, keras):
+def test_precision_and_describe_device_ask_the_backend_by_default(monkeypatch, restore_policy):
     monkeypatch.delenv("CNNBOOK_PRECISION", raising=False)
     gpus = [("NVIDIA H200", (9, 0)), ("NVIDIA H200", (9, 0))]
     monkeypatch.setattr(runtime, "visible_gpus", lambda: gpus)
     assert runtime.precision() == "mixed_bfloat16"
-    try:
-        assert runtime.use_precision() == "mixed_bfloat16"
-        assert runtime.describe_device() == (
-            "2 GPUs: NVIDIA H200 (compute capability 9.0), NVIDIA H200 (compute capability "
-            "9.0); precision mixed_bfloat16"
-        )
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    assert runtime.use_precision() == "mixed_bfloat16"
+    assert runtime.describe_device() == (
+        "2 GPUs: NVIDIA H200 (compute capability 9.0), NVIDIA H200 (compute capability "
+        "9.0); precision mixed_bfloat16"
+    )
 
 
-def test_use_precision_passes_on_the_chapters_bfloat16_choice(monkeypatch, keras):
+def test_use_precision_passes_on_the_chapters_bfloat16_choice(monkeypatch, keras, restore_policy):
     monkeypatch.delenv("CNNBOOK_PRECISION", raising=False)
     monkeypatch.setattr(runtime, "visible_gpus", lambda: [])
     monkeypatch.setattr(runtime, "backend", lambda: "tensorflow")
     monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: True)
-    try:
-        assert runtime.use_precision() == "float32"
-        assert runtime.use_precision(cpu_bfloat16=True) == "mixed_bfloat16"
-        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    assert runtime.use_precision() == "float32"
+    assert runtime.use_precision(cpu_bfloat16=True) == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
 
 
 @pytest.mark.skipif(not os.path.isfile("/proc/cpuinfo"), reason="no /proc/cpuinfo here")
@@ -355,33 +337,36 @@ def test_cpu_has_bfloat16_reads_this_machines_proc_cpuinfo():
         assert runtime.cpu_has_bfloat16() is runtime.cpu_has_bfloat16(file.read())
 
 
-def test_cpu_has_bfloat16_reads_a_cpuinfo_that_is_not_ascii(monkeypatch, tmp_path):
+def test_cpu_has_bfloat16_reads_a_cpuinfo_that_is_not_utf8(monkeypatch, tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_bytes(b"model name\t: Caf\xe9 CPU\nflags\t\t: fpu avx512_bf16\n")
-    real_open = open
+    # open() as cnnbook.runtime sees it: /proc/cpuinfo is this file.
     monkeypatch.setattr(
-        "builtins.open",
-        lambda path, *args, **kwargs: real_open(
-            cpuinfo if path == "/proc/cpuinfo" else path, *args, **kwargs
-        ),
+        runtime,
+        "open",
+        lambda path, *args, **kwargs: open(cpuinfo, *args, **kwargs),
+        raising=False,
     )
     assert runtime.cpu_has_bfloat16() is True
 
 
-def test_cpu_has_bfloat16_knows_every_flag_and_reads_proc_cpuinfo(monkeypatch):
+def test_cpu_has_bfloat16_knows_every_flag_and_is_false_without_proc_cpuinfo(monkeypatch):
     assert runtime.cpu_has_bfloat16("flags : fpu avx512f amx_bf16 amx_tile")
     assert runtime.cpu_has_bfloat16("flags : avx512_bf16 other:flag")  # the first colon splits
     assert not runtime.cpu_has_bfloat16("model name : bf16 in a name is not a flag")
     # Without /proc/cpuinfo (macOS, Windows): no.
     monkeypatch.setattr(
-        "builtins.open", lambda *args, **kwargs: (_ for _ in ()).throw(FileNotFoundError())
+        runtime,
+        "open",
+        lambda *args, **kwargs: (_ for _ in ()).throw(FileNotFoundError()),
+        raising=False,
     )
     assert runtime.cpu_has_bfloat16() is False
 
 
 def test_backend_names_the_backends_it_supports(monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "mlx")
-    message = "KERAS_BACKEND must be one of tensorflow, jax, torch. Received: KERAS_BACKEND='mlx'"
+    message = "KERAS_BACKEND must be 'tensorflow', 'jax' or 'torch'. Received: KERAS_BACKEND='mlx'"
     with pytest.raises(ValueError, match=re.escape(message)):
         runtime.backend()
 
@@ -396,18 +381,38 @@ def test_import_keras_refuses_a_backend_other_than_the_one_keras_runs_on(monkeyp
         runtime.import_keras()
 
 
-def test_keras_array_pipelines_are_untuned_once(keras):
+def test_kerass_pipelines_for_arrays_run_without_autotuning_and_yield_the_same_batches(tf, rng):
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
-    runtime.import_keras()  # which untunes them
-    wrapped = ArrayDataAdapter.get_tf_dataset
-    assert wrapped.untuned_by_cnnbook is True
-    runtime._untune_keras_array_pipelines()  # again: no second wrapper
-    assert ArrayDataAdapter.get_tf_dataset is wrapped
-    adapter = ArrayDataAdapter(np.zeros((8, 2), "float32"), np.zeros(8), batch_size=4)
-    dataset = adapter.get_tf_dataset()
+    runtime.import_keras()
+    build = ArrayDataAdapter.get_tf_dataset
+    assert getattr(build, "untuned_by_cnnbook", False)  # import_keras wrapped it
+    runtime.import_keras()
+    assert ArrayDataAdapter.get_tf_dataset is build  # once only
+    x = rng.random((50, 2)).astype("float32")
+    y = np.arange(50)
+
+    def batches(get_tf_dataset):
+        tf.random.set_seed(5)
+        dataset = get_tf_dataset(ArrayDataAdapter(x, y, batch_size=16, shuffle=True))
+        return dataset, [labels.numpy().tolist() for _, labels in dataset]
+
+    ours, our_batches = batches(build)
+    kerass, kerass_batches = batches(build.__wrapped__)
+    assert ours.options().autotune.enabled is False  # no tuning thread to wait for
+    assert kerass.options().autotune.enabled is not False
+    assert our_batches == kerass_batches  # the same batches, in the same order
+    assert [len(batch) for batch in our_batches] == [16, 16, 16, 2]
+    assert sum(our_batches, []) != list(range(50))  # and shuffled
+
+
+def test_without_autotuning_keeps_a_datasets_other_options(tf):
+    options = tf.data.Options()
+    options.deterministic = False
+    dataset = runtime.without_autotuning(tf.data.Dataset.range(3).with_options(options))
     assert dataset.options().autotune.enabled is False
-    assert wrapped.__wrapped__(adapter).options().autotune.enabled is not False
+    assert dataset.options().deterministic is False
+    assert list(dataset.as_numpy_iterator()) == [0, 1, 2]
 
 
 def test_untuning_does_nothing_on_a_keras_without_that_method_or_module(monkeypatch):
@@ -416,7 +421,7 @@ def test_untuning_does_nothing_on_a_keras_without_that_method_or_module(monkeypa
     module.ArrayDataAdapter = type("ArrayDataAdapter", (), {})  # no get_tf_dataset
     monkeypatch.setitem(sys.modules, name, module)
     runtime._untune_keras_array_pipelines()
-    assert vars(module.ArrayDataAdapter).keys() == vars(type("A", (), {})).keys()
+    assert "get_tf_dataset" not in vars(module.ArrayDataAdapter)
     monkeypatch.setitem(sys.modules, name, None)  # no such module: ImportError
     runtime._untune_keras_array_pipelines()
 
@@ -442,19 +447,18 @@ def test_expect_accuracy_includes_both_ends_of_the_band(monkeypatch, tmp_path, c
     assert all(json.loads(line)["held"] for line in results.read_text().splitlines())
 
 
-def test_a_result_recorded_before_keras_is_imported_says_float32(monkeypatch, tmp_path, keras):
+def test_a_result_recorded_before_keras_is_imported_says_float32(
+    monkeypatch, tmp_path, keras, restore_policy
+):
     import json
 
     results = tmp_path / "results.jsonl"
     monkeypatch.setenv("CNNBOOK_RESULTS", str(results))
     monkeypatch.setattr(runtime, "describe_device", lambda: "CPU only")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        runtime._record_result(accuracy=0.5)
-        monkeypatch.delitem(sys.modules, "keras")
-        runtime._record_result(accuracy=0.6)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    runtime._record_result(accuracy=0.5)
+    monkeypatch.delitem(sys.modules, "keras")
+    runtime._record_result(accuracy=0.6)
     first, second = (json.loads(line) for line in results.read_text().splitlines())
     assert (first["precision"], second["precision"]) == ("mixed_bfloat16", "float32")
 
@@ -473,10 +477,11 @@ def test_value_and_gradients_gives_the_value_and_one_gradient_per_variable(keras
     np.testing.assert_allclose(gradients[1], 1.0)  # 2 b
 
 
-def test_import_tensorflow_sets_its_quiet_defaults_and_keeps_a_readers(monkeypatch):
+def test_import_tensorflow_sets_its_quiet_defaults_and_keeps_a_readers(monkeypatch, tf):
     # In this process too (TensorFlow is imported already: only the settings are new).
-    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "OMP_WAIT_POLICY"):
+        monkeypatch.setenv(name, "")  # so that monkeypatch puts back what was there
+        monkeypatch.delenv(name)
     runtime.import_tensorflow()
     assert (os.environ["TF_CPP_MIN_LOG_LEVEL"], os.environ["OMP_WAIT_POLICY"]) == ("3", "PASSIVE")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")

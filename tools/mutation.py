@@ -3,6 +3,7 @@
     python tools/mutation.py                    # the NumPy engine; prints the share killed
     python tools/mutation.py --part fast        # chapter 9d's fast recipe (Keras)
     python tools/mutation.py --part keras       # the Keras layers, models, training helpers
+    python tools/mutation.py --part runtime     # cnnbook.runtime and cnnbook.datasets
     python tools/mutation.py --max-children 1   # one test process at a time
     python tools/mutation.py --keep             # reuse the last run's results (only the
                                                 # mutants of changed functions run again)
@@ -20,10 +21,10 @@ real code (no test can tell them apart).
 
 Everything lives outside `.venv`: mutmut and cnnbook's test extra with TensorFlow go into
 `.venv-mutation` (built once, rebuilt when pyproject.toml or the pin changes), and the
-work folder is `_build/mutation/` (`_build/mutation-fast/`, `_build/mutation-keras/` for
-the other parts). `make mutation` runs the engine's, `make mutation-fast` and `make
-mutation-keras` the others'; they are not part of `make test` (the engine's takes over an
-hour at half a core: benchmarks/mutation.md), a weekly workflow runs all three
+work folder is `_build/mutation/` (`_build/mutation-<part>/` for the other parts). `make
+mutation` runs the engine's, `make mutation-fast`, `make mutation-keras` and `make
+mutation-runtime` the others'; they are not part of `make test` (the engine's takes over
+an hour at half a core: benchmarks/mutation.md), a weekly workflow runs all four
 (.github/workflows/mutation.yml). Exits 1 when the score is below --fail-under.
 
 TensorFlow's thread pools do not survive a fork, and mutmut forks a process per mutant:

@@ -102,8 +102,7 @@ class FastRecipe:
         whole_number(self.whiten_bias_epochs, "whiten_bias_epochs")
         whole_number(self.translate, "translate")
         one_of(self.flip, FLIPS, "flip")
-        if self.tta_level not in (0, 1, 2):
-            raise ValueError(f"tta_level must be 0, 1 or 2. Received: {self.tta_level!r}")
+        one_of(self.tta_level, (0, 1, 2), "tta_level")
         # Frozen: the checked widths (a tuple, even if given as a list) go in directly.
         object.__setattr__(self, "widths", positive_ints(self.widths, "widths", 3))
 
