@@ -5,11 +5,11 @@ A window of ``k`` taps spaced ``d`` apart (dilation) spans :func:`extent` cells.
 adds ``(before, after)`` zeros on each spatial axis (:func:`padded_shape`, :func:`pad`,
 :func:`unpad`). For each tap of the window, :func:`tap_slices` gives the strided slice of
 the padded input that holds that tap's cell in *every* window at once, which is how the
-backward passes (and average pooling's counts of real cells) stay vectorized; :func:`window_view` lists every
-window at once without copying, for convolution and stochastic pooling. The public
-formulas built on these, :func:`cnnbook.conv.padding_amounts` and
-:func:`cnnbook.conv.conv_output_size`, live in :mod:`cnnbook.conv`; argument checks
-live in ``cnnbook._arguments``.
+backward passes (and average pooling's counts of real cells) stay vectorized;
+:func:`window_view` lists every window at once without copying, for convolution and
+stochastic pooling. The public formulas built on these,
+:func:`cnnbook.conv.padding_amounts` and :func:`cnnbook.conv.conv_output_size`, live in
+:mod:`cnnbook.conv`; argument checks live in ``cnnbook._arguments``.
 """
 
 import numpy as np

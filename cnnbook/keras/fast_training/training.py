@@ -195,7 +195,9 @@ def train_fast(
     one_of(pipeline, PIPELINES, "pipeline")
     positive_int(steps_per_execution, "steps_per_execution")
     if not (isinstance(jit_compile, bool) or jit_compile == "auto"):
-        raise ValueError(f"jit_compile must be True, False or 'auto'. Received: jit_compile={jit_compile!r}")
+        raise ValueError(
+            f"jit_compile must be True, False or 'auto'. Received: jit_compile={jit_compile!r}"
+        )
     if backend() == "torch":
         steps_per_execution = 1  # Keras's PyTorch trainer refuses more
     images = np.asarray(images, dtype=np.float32)
