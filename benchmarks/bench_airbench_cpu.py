@@ -1,7 +1,7 @@
 """cnnbook's fast recipe and airbench94's own code, side by side on this machine's CPU.
 
     python benchmarks/bench_airbench_cpu.py PATH/TO/legacy/airbench94.py [--epochs 1]
-        [--torch-python .venv-torch/bin/python] [--json PATH]
+        [--torch-python .venv-torch/bin/python] [--precision mixed_bfloat16] [--json PATH]
 
 airbench94 (Keller Jordan, github.com/KellerJordan/cifar10-airbench, the script
 ``legacy/airbench94.py``) is written for one CUDA GPU in float16. This benchmark runs that
@@ -23,10 +23,12 @@ these stand-ins, set before the file is loaded:
 Then it calls the script's ``main`` with ``train_epochs`` set to ``--epochs``. The seconds
 of each epoch are those airbench measures (its events around each epoch's training loop);
 its whitening and evaluation are not counted. cnnbook trains
-:func:`cnnbook.keras.fast_training.train_fast` with the same recipe, float32, on the same
+:func:`cnnbook.keras.fast_training.train_fast` with the same recipe on the same
 training images, in this process, and the seconds of each epoch are the differences of
-its history's clock (the first also builds the model, whitens and compiles). Both use
-every core (PyTorch's and TensorFlow's default thread counts).
+its history's clock (the first also builds the model, whitens and compiles), in float32
+or, with ``--precision mixed_bfloat16``, in bfloat16 as chapter 9d trains on a processor
+where a step is faster so. Both use every core (PyTorch's and TensorFlow's default
+thread counts).
 """
 
 from __future__ import annotations
@@ -130,12 +132,12 @@ def airbench_epochs(script, torch_python, x_train, y_train, x_test, y_test, epoc
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
-def cnnbook_epochs(x_train, y_train, epochs):
-    """Seconds of each epoch of cnnbook's recipe (float32, this process)."""
+def cnnbook_epochs(x_train, y_train, epochs, precision="float32"):
+    """Seconds of each epoch of cnnbook's recipe (in ``precision``, this process)."""
     import cnnbook
 
     keras = cnnbook.import_keras()
-    keras.mixed_precision.set_global_policy("float32")
+    keras.mixed_precision.set_global_policy(precision)
     from cnnbook.keras import fast_training as fast
 
     recipe = fast.FastRecipe(epochs=epochs)
@@ -150,6 +152,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument(
         "--torch-python", type=Path, default=ROOT / ".venv-torch" / "bin" / "python"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "mixed_bfloat16"],
+        default="float32",
+        help="cnnbook's policy (airbench94 runs in float32): mixed_bfloat16 on a processor "
+        "where chapter 9d chooses it",
     )
     parser.add_argument("--json", type=Path, help="write the results here")
     arguments = parser.parse_args()
@@ -174,8 +183,9 @@ def main():
         y_test,
         arguments.epochs,
     )
-    ours = cnnbook_epochs(x_train, y_train, arguments.epochs)
-    print(f"\n{'epoch':<8}{'airbench94 (PyTorch)':>22}{'cnnbook (Keras)':>18}{'ratio':>8}")
+    ours = cnnbook_epochs(x_train, y_train, arguments.epochs, arguments.precision)
+    print(f"\ncnnbook in {arguments.precision}, airbench94 in float32")
+    print(f"{'epoch':<8}{'airbench94 (PyTorch)':>22}{'cnnbook (Keras)':>18}{'ratio':>8}")
     for index, (a, c) in enumerate(zip(theirs["epoch_seconds"], ours), start=1):
         print(f"{index:<8}{a:>20.1f} s{c:>16.1f} s{c / a:>8.2f}")
     ratio = ours[-1] / theirs["epoch_seconds"][-1]
@@ -195,7 +205,7 @@ def main():
                         "epoch_seconds": ours,
                         "keras": keras.__version__,
                         "backend": keras.backend.backend(),
-                        "precision": "float32",
+                        "precision": arguments.precision,
                     },
                     "ratio_last_epoch": ratio,
                 },

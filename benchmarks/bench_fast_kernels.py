@@ -1,7 +1,7 @@
 """One training step of chapter 9d's network on TensorFlow, with Keras's GELU and batch
 normalization and with cnnbook's fused ones, and with the whitening layer frozen.
 
-    python benchmarks/bench_fast_kernels.py [--steps 6] [--json PATH]
+    python benchmarks/bench_fast_kernels.py [--steps 6] [--precision mixed_bfloat16] [--json PATH]
 
 On two CPU cores the arithmetic of a step of ``fast_cnn`` (batch 1,024) is mostly its
 convolutions, but its element-wise layers cost more than their arithmetic: TensorFlow
@@ -12,10 +12,11 @@ and writing the whole activation tensor, and memory sets their pace.
 also freezes the whitening layer once its bias has stopped, so that the step no longer
 computes the first block's gradient with respect to its input.
 
-Each variant builds the step that chapter 9d compiles (``bench_precision``'s
-``chapter_09d``: the augmentation, ``fast_cnn``, ``FastSGD`` with its lookahead) in a
-fresh process and times ``train_on_batch`` on a fixed batch after one step that
-compiles: the median wall-clock time of ``--steps`` steps. The variants run one after
+Each variant builds the step that chapter 9d compiles
+(``cnnbook.keras.fast_training.training_step``: the augmentation, ``fast_cnn``,
+``FastSGD`` with its lookahead) in a fresh process, in float32 or in ``--precision``,
+and times ``train_on_batch`` on a fixed batch after one step that compiles: the median
+wall-clock time of ``--steps`` steps. The variants run one after
 the other, in order, so the ratios are to the first one measured in the same run.
 """
 
@@ -42,7 +43,7 @@ VARIANTS = {
 }
 
 
-def time_variant(variant, steps):
+def time_variant(variant, steps, precision):
     """Median wall-clock seconds of one training step of the ``variant``'s network."""
     import numpy as np
     from bench_precision import chapter_09d
@@ -51,9 +52,10 @@ def time_variant(variant, steps):
     from cnnbook.keras import fast_training as fast
 
     keras = cnnbook.import_keras()
+    keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
-    trainer, indices, targets = chapter_09d(keras, 1024, np.random.default_rng(0))
-    model = trainer.layers[-1]
+    step = chapter_09d(keras, 1024, np.random.default_rng(0))
+    model = step.trainer.layers[-1]
     for layer in model.layers:
         if variant == "keras" and isinstance(layer, keras.layers.Activation):
             layer.activation = lambda x: keras.activations.gelu(x, approximate=False)
@@ -61,11 +63,11 @@ def time_variant(variant, steps):
             layer._fuses = lambda inputs: False  # Keras's own computation
     if variant == "frozen":
         model.get_layer("whiten").trainable = False
-    trainer.train_on_batch(indices, targets)  # compiles
+    step()  # compiles
     wall = []
     for _ in range(steps):
         started = time.perf_counter()
-        trainer.train_on_batch(indices, targets)  # returns the loss as NumPy: waits for it
+        step()  # train_on_batch returns the loss as NumPy: waits for it
         wall.append(time.perf_counter() - started)
     return {"variant": variant, "wall": statistics.median(wall), "steps": wall}
 
@@ -73,28 +75,36 @@ def time_variant(variant, steps):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=6, help="timed steps per variant")
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "mixed_bfloat16"],
+        default="float32",
+        help="Keras's policy for the step (chapter 9d's on a CPU where bfloat16 is faster)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)  # a child
     arguments = parser.parse_args()
     if arguments.variant:
-        print(json.dumps(time_variant(arguments.variant, arguments.steps)))
+        print(json.dumps(time_variant(arguments.variant, arguments.steps, arguments.precision)))
         return
 
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     versions = {name: importlib.metadata.version(name) for name in ("tensorflow", "keras")}
     print(
         f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}; {cpu_name()}, "
-        f"{os.cpu_count()} cores; chapter 9d's step at batch 1,024, float32, "
+        f"{os.cpu_count()} cores; chapter 9d's step at batch 1,024, {arguments.precision}, "
         f"median of {arguments.steps} steps"
     )
     results = []
     for variant, description in VARIANTS.items():
-        result = run_child(__file__, ["--variant", variant, "--steps", str(arguments.steps)], env)
+        child = ["--variant", variant, "--steps", str(arguments.steps)]
+        result = run_child(__file__, [*child, "--precision", arguments.precision], env)
         result["ratio"] = result["wall"] / (results[0]["wall"] if results else result["wall"])
         results.append(result)
         print(f"{description:<48} {result['wall']:6.3f} s  {result['ratio']:5.2f}")
     if arguments.json:
-        table = {"cpu": cpu_name(), "cores": os.cpu_count(), **versions, "results": results}
+        table = {"cpu": cpu_name(), "cores": os.cpu_count(), **versions}
+        table.update(precision=arguments.precision, results=results)
         arguments.json.write_text(json.dumps(table, indent=1) + "\n")
 
 

@@ -13,19 +13,21 @@ natively where the processor has AVX-512 BF16). Each policy runs in a fresh proc
 each times ``--steps`` training steps after one that compiles, and prints the processor
 time and the wall-clock time per step, with the ratio of processor time to float32's.
 
-With ``--chapters``: where ``cnnbook.runtime.use_precision(cpu_bfloat16=True)`` pays off.
-A CPU with bfloat16 instructions does not train every network faster in mixed_bfloat16,
-so each chapter that trains with Keras (4, 9a, 9b, 9d, 10, 11) should ask for it only
-if its own network gains. For each chapter's network (all, or the chapters named), at
-the batch size the chapter trains with, with its optimizer and loss (in chapter 9d
-also the augmentation and the lookahead inside its step), this times one training step
-(``train_on_batch`` on a fixed batch of random data, after one step that compiles) on
-TensorFlow, in float32 and in mixed_bfloat16, each in a fresh process: the median over
-at least ``--steps`` steps and ``--min-seconds`` seconds (a small network's steps take
-milliseconds), of processor time and of wall-clock time. The ratio is bfloat16's
-wall-clock time over float32's: "faster" below 1. ``--json PATH`` also writes the table
-as JSON (``benchmarks/results/precision_chapters_cpu.json``). Accuracy is not measured
-here: a chapter that turns bfloat16 on checks its band in full mode
+With ``--chapters``: whether bfloat16 pays for each chapter's network on this CPU. A CPU
+with bfloat16 instructions does not train every network faster in mixed_bfloat16 (and
+whether it does depends on the processor), so a chapter that trains with Keras (4, 9a,
+9b, 9d, 10, 11) can pass its own step to ``cnnbook.runtime.use_precision``, which times
+it in both policies on the reader's machine (chapter 9d does). For each chapter's network
+(all, or the chapters named), at the batch size the chapter trains with, with its
+optimizer and loss (in chapter 9d also the augmentation and the lookahead inside its
+step), this times one training step (``train_on_batch`` on a fixed batch of random data,
+after one step that compiles) on TensorFlow, in float32 and in mixed_bfloat16, each in a
+fresh process: the median over at least ``--steps`` steps and ``--min-seconds`` seconds
+(a small network's steps take milliseconds), of processor time and of wall-clock time.
+The ratio is bfloat16's wall-clock time over float32's: "faster" below 1. ``--json PATH``
+also writes the table as JSON (``benchmarks/results/precision_chapters_cpu_epyc.json``
+and ``..._xeon.json``, one per processor). Accuracy is not measured here: a chapter that
+trains in bfloat16 checks its band in full mode
 (``cnnbook.expect_accuracy``).
 """
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import importlib.metadata
 import json
 import math
@@ -84,14 +87,19 @@ def time_policy(policy, steps, batch_size):
 
 # --------------------------------------------------------------------------------------
 # Each chapter's training network: built and compiled as its notebook's full-mode run
-# does, with a batch of random data of the shape it trains on. Each returns
-# (model, inputs, targets); Keras's global policy is already set.
+# does, with a batch of random data of the shape it trains on. Each returns a function
+# that trains one step on that batch; Keras's global policy is already set.
 # --------------------------------------------------------------------------------------
 
 
 def _images(batch_size, rng):
     """Random 32x32 RGB images in [0, 1], as the chapters scale CIFAR-10."""
     return rng.random((batch_size, 32, 32, 3), dtype="float32")
+
+
+def _train_on_batch(model, inputs, targets):
+    """One training step of ``model`` on this batch, at each call."""
+    return functools.partial(model.train_on_batch, inputs, targets)
 
 
 def _two_convolutions(keras, batch_size, rng, first_kernel):
@@ -115,7 +123,7 @@ def _two_convolutions(keras, batch_size, rng, first_kernel):
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    return model, _images(batch_size, rng), rng.integers(0, 10, batch_size)
+    return _train_on_batch(model, _images(batch_size, rng), rng.integers(0, 10, batch_size))
 
 
 def chapter_04(keras, batch_size, rng):
@@ -131,7 +139,9 @@ def chapter_09a(keras, batch_size, rng):
     """Chapter 9a: ``tutorial_cnn()`` compiled as the tutorial meant (SGD, one-hot labels)."""
     from cnnbook.keras.models import tutorial_cnn
 
-    return tutorial_cnn(), _images(batch_size, rng), _one_hot(keras, batch_size, rng)
+    return _train_on_batch(
+        tutorial_cnn(), _images(batch_size, rng), _one_hot(keras, batch_size, rng)
+    )
 
 
 def chapter_09b(keras, batch_size, rng):
@@ -147,26 +157,21 @@ def chapter_09b(keras, batch_size, rng):
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.2),
         metrics=["accuracy"],
     )
-    return model, _images(batch_size, rng), _one_hot(keras, batch_size, rng)
+    return _train_on_batch(model, _images(batch_size, rng), _one_hot(keras, batch_size, rng))
 
 
 def chapter_09d(keras, batch_size, rng):
-    """Chapter 9d's run (``train_fast`` with the recipe's 64-256-256 widths, 9.9 epochs): the
-    step it compiles, which looks the images up by index and augments them
-    (``AugmentedImages``), then trains ``fast_cnn`` with ``FastSGD`` and its lookahead."""
+    """Chapter 9d's run (``train_fast`` with the recipe's 64-256-256 widths): the step it
+    compiles, which looks the images up by index and augments them (``AugmentedImages``),
+    then trains ``fast_cnn`` with ``FastSGD`` and its lookahead (``training_step``, which
+    the chapter times to choose its precision)."""
     from cnnbook.keras import fast_training as fast
 
     recipe = fast.FastRecipe(epochs=9.9, widths=(64, 256, 256), batch_size=batch_size)
     images = rng.standard_normal((batch_size, 32, 32, 3), dtype="float32")  # normalized
-    model = fast.fast_cnn(recipe, whitening_images=images)
-    steps_per_epoch = 50_000 // batch_size
-    total_steps = math.ceil(steps_per_epoch * recipe.epochs)
-    augment = fast.AugmentedImages(images, recipe.translate, recipe.flip, seed=0)
-    trainer = keras.Sequential([keras.Input((), dtype="int32"), augment, model])
-    lookahead = fast.Lookahead(total_steps)
-    fast.compile_fast(trainer, model, recipe, steps_per_epoch, total_steps, lookahead)
-    indices = rng.permutation(batch_size).astype("int32")
-    return trainer, indices, _one_hot(keras, batch_size, rng)
+    total_steps = math.ceil(50_000 // batch_size * recipe.epochs)  # the run's 476 at 1,024
+    labels = rng.integers(0, 10, batch_size)
+    return fast.training_step(images, labels, recipe, total_steps=total_steps)
 
 
 def chapter_10_waves(keras, batch_size, rng):
@@ -184,7 +189,7 @@ def chapter_10_waves(keras, batch_size, rng):
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     waves = rng.standard_normal((batch_size, 128, 1), dtype="float32")
-    return model, waves, rng.integers(0, 4, batch_size)
+    return _train_on_batch(model, waves, rng.integers(0, 4, batch_size))
 
 
 def chapter_10_images(keras, batch_size, rng):
@@ -216,7 +221,7 @@ def chapter_11(keras, batch_size, rng):
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy", crossentropy],
     )
-    return model, _images(batch_size, rng), rng.integers(0, 10, batch_size)
+    return _train_on_batch(model, _images(batch_size, rng), rng.integers(0, 10, batch_size))
 
 
 # key: (chapter, network, batch size of the chapter's full-mode run, builder)
@@ -242,12 +247,12 @@ def time_chapter(key, policy, steps, min_seconds):
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
     _, _, batch_size, build = CHAPTERS[key]
-    model, inputs, targets = build(keras, batch_size, np.random.default_rng(0))
-    model.train_on_batch(inputs, targets)  # compiles
+    step = build(keras, batch_size, np.random.default_rng(0))
+    step()  # compiles
     processor, wall = [], []
     while len(wall) < steps or sum(wall) < min_seconds:
         started_processor, started_wall = time.process_time(), time.perf_counter()
-        model.train_on_batch(inputs, targets)  # returns the loss as NumPy: waits for it
+        step()  # train_on_batch returns the loss as NumPy: waits for it
         processor.append(time.process_time() - started_processor)
         wall.append(time.perf_counter() - started_wall)
     return {

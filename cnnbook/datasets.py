@@ -372,7 +372,7 @@ def _read_binary_archive(path):
         with tarfile.open(path) as archive:
             for member in archive:
                 parts = PurePosixPath(member.name).parts
-                if member.isfile() and parts[-1] in wanted and BINARY_FOLDER in parts:
+                if _is_file(member) and parts[-1] in wanted and BINARY_FOLDER in parts:
                     data = archive.extractfile(member).read()
                     batches[parts[-1]] = _parse_records(data, f"{parts[-1]} in {str(path)!r}")
     except _ARCHIVE_ERRORS as error:

@@ -24,8 +24,8 @@ Used by chapters 5, 8b and 10.
 import numpy as np
 
 from cnnbook._arguments import check_grad_output
-from cnnbook._pooling import prepare_pool
-from cnnbook._windows import pad, padded_shape, tap_slices, unpad
+from cnnbook._pooling import prepare_pool, scatter_to_input
+from cnnbook._windows import pad, tap_slices
 
 __all__ = [
     "avg_pool1d",
@@ -191,10 +191,14 @@ def max_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
         better = padded[cell] > best
         best[better] = padded[cell][better]
         winner[better] = index
-    grad_padded = np.zeros(padded_shape(x.shape, pads), dtype=x.dtype)
-    for index, cell in enumerate(cells):
-        grad_padded[cell] += np.where(winner == index, grad_output, 0.0)
-    return unpad(grad_padded, pads, x.shape)
+    return scatter_to_input(
+        lambda index: np.where(winner == index, grad_output, 0.0),
+        x,
+        pool_sizes,
+        strides,
+        pads,
+        out_shape,
+    )
 
 
 def avg_pool2d(x, pool_size=2, stride=None, padding="valid"):
@@ -248,10 +252,7 @@ def avg_pool2d_backward(grad_output, x, pool_size=2, stride=None, padding="valid
     x, pool_sizes, strides, pads, out_shape = prepare_pool(x, pool_size, stride, padding, 2)
     grad_output = check_grad_output(grad_output, (x.shape[0], *out_shape, x.shape[-1]), x.dtype)
     share = grad_output / _counts(x, pool_sizes, strides, pads, out_shape)
-    grad_padded = np.zeros(padded_shape(x.shape, pads), dtype=x.dtype)
-    for _, cell in tap_slices(pool_sizes, strides, out_shape):
-        grad_padded[cell] += share
-    return unpad(grad_padded, pads, x.shape)
+    return scatter_to_input(lambda index: share, x, pool_sizes, strides, pads, out_shape)
 
 
 def max_pool1d(x, pool_size=2, stride=None, padding="valid"):

@@ -13,8 +13,8 @@ Used by chapter 11 (and by :mod:`cnnbook.nn`'s regularizing layers).
 import numpy as np
 
 from cnnbook._arguments import check_grad_output, fraction, one_of
-from cnnbook._pooling import prepare_pool
-from cnnbook._windows import pad, padded_shape, tap_slices, unpad, window_view
+from cnnbook._pooling import prepare_pool, scatter_to_input
+from cnnbook._windows import pad, window_view
 
 __all__ = [
     "EarlyStopping",
@@ -177,10 +177,9 @@ def stochastic_pool2d_backward(grad_output, x, chosen, pool_size=2, stride=None,
         weights = np.where(total > 0, (2 * windows * safe - squares) / safe**2, 0.0)
     weights = weights * (windows > 0)  # negative inputs were clipped to 0
     share = grad_output[..., None] * weights
-    grad_padded = np.zeros(padded_shape(x.shape, pads), dtype=x.dtype)
-    for index, (_, cells) in enumerate(tap_slices(pool_sizes, strides, out_shape)):
-        grad_padded[cells] += share[..., index]
-    return unpad(grad_padded, pads, x.shape)
+    return scatter_to_input(
+        lambda index: share[..., index], x, pool_sizes, strides, pads, out_shape
+    )
 
 
 def max_norm(kernel, max_value=3.0, axis=0):

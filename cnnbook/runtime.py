@@ -28,13 +28,16 @@ import functools
 import importlib
 import json
 import os
+import statistics
 import sys
+import time
 import warnings
 
-from cnnbook._arguments import one_of
+from cnnbook._arguments import one_of, positive_int
 
 __all__ = [
     "backend",
+    "bfloat16_is_faster",
     "budget",
     "choose_precision",
     "cpu_has_bfloat16",
@@ -45,6 +48,7 @@ __all__ = [
     "import_tensorflow",
     "precision",
     "smoke_mode",
+    "step_seconds",
     "use_precision",
     "value_and_gradients",
     "visible_gpus",
@@ -417,28 +421,123 @@ def choose_precision(compute_capabilities, cpu_bfloat16=False):
 
 PRECISION_VARIABLE = "CNNBOOK_PRECISION"
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+#: What a CPU chooses between (:func:`bfloat16_is_faster`).
+CPU_POLICIES = ("float32", "mixed_bfloat16")
+#: bfloat16 counts as faster on a CPU at this fraction of float32's step time or less.
+BFLOAT16_MARGIN = 0.9
 
 
-def precision(gpus=None, cpu_bfloat16=False):
+def step_seconds(make_step, policy, repeats=3):
+    """Median wall-clock seconds of a training step built under a precision policy.
+
+    Sets Keras's global policy to ``policy``, calls ``make_step()`` to build the network
+    and its step, runs the step once (it compiles), then ``repeats`` times more, timed;
+    the global policy is restored afterwards.
+
+    Parameters
+    ----------
+    make_step : callable
+        Called with no arguments; builds what the step needs (the model is built under
+        ``policy``) and returns a function of no arguments that runs one training step
+        and waits for its result (``train_on_batch`` does: it returns NumPy values).
+    policy : {"float32", "mixed_float16", "mixed_bfloat16"}
+    repeats : int, default 3
+        Timed steps after the first.
+
+    Returns
+    -------
+    float
+        The median of the timed steps, in seconds.
+    """
+    one_of(policy, POLICIES, "policy")
+    positive_int(repeats, "repeats")
+    mixed_precision = import_keras().mixed_precision
+    saved = mixed_precision.global_policy()
+    mixed_precision.set_global_policy(policy)
+    try:
+        step = make_step()
+        step()  # compiles
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            step()
+            seconds.append(time.perf_counter() - start)
+    finally:
+        mixed_precision.set_global_policy(saved)
+    return statistics.median(seconds)
+
+
+def bfloat16_is_faster(make_step, repeats=3, log=print):
+    """Whether a training step runs clearly faster in ``mixed_bfloat16`` than in float32, here.
+
+    Whether bfloat16 pays on a CPU depends on the processor and on the network. On an
+    AMD EPYC (2 cores), a training step of the book's networks took 0.62 to 0.73 times
+    as long in it as in float32, except a tiny 1-D network's (1.03); on an Intel Xeon
+    with the same instructions (AVX-512 BF16) every one took longer, 1.1 to 1.9 times
+    (``benchmarks/bench_precision.py --chapters``). So a chapter times its own step
+    in each policy (:func:`step_seconds`) rather than guess. bfloat16 rounds more than
+    float32, and a step's time on a busy machine moves by a few percent, so it counts as
+    faster only at ``BFLOAT16_MARGIN`` (0.9) times float32's time or less: a close call
+    keeps float32, and the choice does not flip from one run to the next.
+
+    Parameters
+    ----------
+    make_step : callable
+        As for :func:`step_seconds`.
+    repeats : int, default 3
+        Timed steps in each policy.
+    log : callable or None, default print
+        Called with one line giving both times; None for quiet.
+
+    Returns
+    -------
+    bool
+    """
+    _check_log(log)
+    seconds = {policy: step_seconds(make_step, policy, repeats) for policy in CPU_POLICIES}
+    ratio = seconds["mixed_bfloat16"] / seconds["float32"]
+    faster = ratio <= BFLOAT16_MARGIN
+    if log is not None:
+        verdict = (
+            "bfloat16 is faster"
+            if faster
+            else f"bfloat16 is not enough faster ({ratio:.2f} times as long, more than "
+            f"{BFLOAT16_MARGIN})"
+        )
+        times = ", ".join(f"{policy} {value:.3g} s" for policy, value in seconds.items())
+        log(f"one training step: {times}; {verdict}")
+    return faster
+
+
+def _check_log(log):
+    if not (log is None or callable(log)):
+        raise TypeError(f"log must be callable or None. Received: log={log!r}")
+
+
+def precision(gpus=None, cpu_bfloat16=False, log=print):
     """The Keras precision policy a chapter trains with.
 
     ``CNNBOOK_PRECISION`` when it is set, so that a CPU can run any chapter the way a
     GPU would (the test suite does this); otherwise :func:`choose_precision` for the GPUs
-    present. Nothing is changed: :func:`use_precision` applies it.
+    present. Keras's policy is not changed: :func:`use_precision` applies it.
 
     Parameters
     ----------
     gpus : list of (str, (int, int)), optional
         As returned by :func:`visible_gpus` (default: ask the Keras backend). Not
         consulted when ``CNNBOOK_PRECISION`` is set.
-    cpu_bfloat16 : bool, default False
-        Without a GPU, ``"mixed_bfloat16"``: on TensorFlow, on a processor with
-        bfloat16 instructions (:func:`cpu_has_bfloat16`). For a chapter whose network
-        trains faster so; whether it does depends on the processor and the network
-        (on an AMD EPYC, 9d's network trained in half the time; on an Intel Xeon with
-        the same instructions each step took 1.7 times as long, and every chapter's
-        network was slower: ``benchmarks/bench_precision.py --chapters``), so each
-        chapter asks for it or not. JAX's CPU backend gains nothing from it.
+    cpu_bfloat16 : bool or callable, default False
+        Without a GPU, on TensorFlow, on a processor with bfloat16 instructions
+        (:func:`cpu_has_bfloat16`): True chooses ``"mixed_bfloat16"``; a function that
+        builds a training step (``make_step`` of :func:`step_seconds`) chooses it if
+        that step is clearly faster in it (:func:`bfloat16_is_faster`, which times it in
+        both policies). Whether it is depends on the processor and the network, so a
+        chapter passes its own step. Nothing is timed elsewhere: on a GPU, with
+        ``CNNBOOK_PRECISION`` set, on other backends (JAX's CPU backend gains nothing
+        from bfloat16) and on a processor without the instructions (where bfloat16 is
+        emulated, and slower).
+    log : callable or None, default print
+        Passed to :func:`bfloat16_is_faster` when it times the step.
 
     Returns
     -------
@@ -449,6 +548,8 @@ def precision(gpus=None, cpu_bfloat16=False):
     ------
     ValueError
         When ``CNNBOOK_PRECISION`` names another policy.
+    TypeError
+        When ``cpu_bfloat16`` is neither a bool nor callable.
 
     Examples
     --------
@@ -463,15 +564,24 @@ def precision(gpus=None, cpu_bfloat16=False):
     >>> if saved is not None:
     ...     os.environ["CNNBOOK_PRECISION"] = saved
     """
+    _check_log(log)
+    if not (isinstance(cpu_bfloat16, bool) or callable(cpu_bfloat16)):
+        raise TypeError(
+            "cpu_bfloat16 must be True, False or a function that builds a training step. "
+            f"Received: cpu_bfloat16={cpu_bfloat16!r}"
+        )
     forced = os.environ.get(PRECISION_VARIABLE, "").strip()
     if forced:
         return one_of(forced, POLICIES, PRECISION_VARIABLE)
     gpus = visible_gpus() if gpus is None else gpus
-    native = cpu_bfloat16 and not gpus and backend() == "tensorflow" and cpu_has_bfloat16()
+    native = cpu_bfloat16 is not False
+    native = native and not gpus and backend() == "tensorflow" and cpu_has_bfloat16()
+    if native and callable(cpu_bfloat16):
+        native = bfloat16_is_faster(cpu_bfloat16, log=log)
     return choose_precision([capability for _, capability in gpus], cpu_bfloat16=native)
 
 
-def use_precision(cpu_bfloat16=False):
+def use_precision(cpu_bfloat16=False, log=print):
     """Set Keras's global precision policy to :func:`precision`, and return it.
 
     Every chapter that trains with Keras calls this once, before it builds a model, so
@@ -482,16 +592,18 @@ def use_precision(cpu_bfloat16=False):
 
     Parameters
     ----------
-    cpu_bfloat16 : bool, default False
-        As for :func:`precision`: bfloat16 on a CPU that has it, where the chapter's
-        network gains from it.
+    cpu_bfloat16 : bool or callable, default False
+        As for :func:`precision`: bfloat16 on a CPU that has it, always (True) or if
+        the chapter's training step, which the callable builds, is faster in it.
+    log : callable or None, default print
+        As for :func:`precision`.
 
     Returns
     -------
     str
         The policy now in force, e.g. ``"float32"``.
     """
-    policy = precision(cpu_bfloat16=cpu_bfloat16)
+    policy = precision(cpu_bfloat16=cpu_bfloat16, log=log)
     import_keras().mixed_precision.set_global_policy(policy)
     return policy
 

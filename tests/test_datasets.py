@@ -131,6 +131,18 @@ def test_official_archive_with_matching_checksum(monkeypatch, binary_copy, tmp_p
     assert_same(load_cifar10(archive), expected)
 
 
+def test_hard_linked_batch_in_the_official_archive_is_read(monkeypatch, binary_copy, tmp_path):
+    folder, _ = binary_copy
+    first, second = (folder / name for name in datasets.TRAIN_FILES[:2])
+    second.unlink()
+    os.link(first, second)  # two batches with the same bytes: tar stores the second as a link
+    archive = archive_of(folder, tmp_path / "cifar-10-binary.tar.gz")
+    with tarfile.open(archive) as tar:
+        assert [member.name for member in tar if member.islnk()] == [f"{folder.name}/{second.name}"]
+    published(monkeypatch, archive)
+    assert_same(load_cifar10(archive), load_cifar10(folder))
+
+
 def test_official_archive_with_wrong_checksum_is_refused(monkeypatch, binary_copy, tmp_path):
     folder, _ = binary_copy
     archive = archive_of(folder, tmp_path / "cifar-10-binary.tar.gz")

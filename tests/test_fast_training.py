@@ -135,9 +135,9 @@ def test_fast_cnn_seed_none_is_unseeded():
         fast.fast_cnn(recipe, seed=-1)
 
 
-def values_and_gradient(function, inputs, weights):
+def values_and_gradient(function, inputs, weights, variables=()):
     """``function(inputs)`` and the gradient of ``sum(weights * function(inputs))`` with
-    respect to ``inputs`` and the function's trainable variables (TensorFlow)."""
+    respect to ``inputs`` and to ``variables`` (TensorFlow)."""
     import tensorflow as tf
 
     inputs = tf.constant(inputs)
@@ -145,7 +145,6 @@ def values_and_gradient(function, inputs, weights):
         tape.watch(inputs)
         outputs = function(inputs)
         total = tf.reduce_sum(outputs * weights)
-    variables = getattr(function, "trainable_variables", [])
     gradients = tape.gradient(total, [inputs, *variables])
     return [np.asarray(t) for t in (outputs, *gradients)]
 
@@ -289,13 +288,51 @@ def test_batch_norm_runs_tensorflows_fused_kernel_with_kerass_gradient():
     inputs = (3 * rng.normal(size=(8, 6, 6, 5)) + 2).astype("float32")
     weights = rng.normal(size=inputs.shape).astype("float32")
     results = [
-        values_and_gradient(lambda t, layer=layer: layer(t, training=True), inputs, weights)
+        values_and_gradient(
+            lambda t, layer=layer: layer(t, training=True),
+            inputs,
+            weights,
+            layer.trainable_variables,
+        )
         for layer in (ours, theirs)
     ]
+    assert len(results[0]) == 3
     for a, b in zip(*results):  # outputs, then the gradients to the inputs and to beta
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
     graph = tf.function(lambda t: ours(t, training=True)).get_concrete_function(inputs).graph
     assert "FusedBatchNormV3" in {op.type for op in graph.get_operations()}
+
+
+@pytest.mark.skipif(backend() != "tensorflow", reason="the fused kernels are TensorFlow's")
+def test_batch_norm_in_bfloat16_runs_the_fused_kernel_and_computes_kerass_result():
+    # Under mixed_bfloat16 (chapter 9d on a CPU where bfloat16 is faster) the kernel takes
+    # the bfloat16 activations and keeps its statistics in float32, as Keras's layer does.
+    import tensorflow as tf
+
+    ours, theirs = batch_norms(momentum=0.6, epsilon=1e-3, dtype="mixed_bfloat16")
+    rng = np.random.default_rng(4)
+    inputs = (3 * rng.normal(size=(8, 6, 6, 5)) + 2).astype("float32")
+    weights = rng.normal(size=inputs.shape).astype("float32")
+    results = [
+        values_and_gradient(
+            lambda t, layer=layer: tf.cast(layer(t, training=True), "float32"),
+            inputs,
+            weights,
+            layer.trainable_variables,
+        )
+        for layer in (ours, theirs)
+    ]
+    assert len(results[0]) == 4
+    # The outputs (bfloat16: 8 bits), then the gradients to the inputs, gamma and beta.
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=2e-2, atol=5e-2)
+    for a, b in zip(ours.weights, theirs.weights):  # the moving statistics, in float32
+        assert a.dtype == b.dtype == "float32"
+        np.testing.assert_allclose(np.asarray(a.value), np.asarray(b.value), rtol=1e-5)
+    assert ours(inputs, training=True).dtype == "bfloat16"
+    graph = tf.function(lambda t: ours(t, training=True)).get_concrete_function(inputs).graph
+    fused = [op for op in graph.get_operations() if op.type == "FusedBatchNormV3"]
+    assert [op.get_attr("T") for op in fused] == [tf.bfloat16]
 
 
 def test_batch_norm_with_renorm_is_kerass():
@@ -871,6 +908,30 @@ def test_train_fast_with_and_without_xla_trains_the_same(monkeypatch):
     assert compiled_with == [True, False]
     for xla, plain in zip(weights[True], weights[False]):
         np.testing.assert_allclose(xla, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_training_step_trains_train_fasts_step_on_one_batch():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(64, 32, 32, 3)).astype("float32")
+    labels = np.arange(64) % 10
+    recipe = fast.FastRecipe(batch_size=16, widths=(8, 8, 8))
+    step = fast.training_step(images, labels, recipe)
+    trainer = step.trainer
+    assert isinstance(trainer.layers[0], fast.AugmentedImages)
+    assert isinstance(trainer.optimizer, fast.FastSGD) and trainer.optimizer.lookahead
+    assert trainer.optimizer.lookahead.total_steps == 40  # 4 steps an epoch, 9.9 epochs
+    np.testing.assert_array_equal(step.args[0], np.arange(16))  # the first batch, each time
+    np.testing.assert_array_equal(step.args[1].argmax(axis=1), labels[:16])
+    model = trainer.layers[1]
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    loss, accuracy = step()
+    step()
+    assert int(keras.ops.convert_to_numpy(trainer.optimizer.iterations)) == 2
+    after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    assert np.isfinite(loss) and 0 <= accuracy <= 1
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after))
+    with pytest.raises(ValueError, match="at least one batch"):
+        fast.training_step(images[:8], labels[:8], recipe)
 
 
 def test_train_fast_rejects_bad_input():

@@ -212,8 +212,8 @@ FITS_A_PACKAGE_MODEL = {"09a-cifar10-keras"}
 
 
 #: The two lines that set and show the precision (comments aside), the same in every chapter
-#: (a chapter whose network is faster in bfloat16 on a CPU that has it asks for that).
-PRECISION_CELL = re.compile(r"use_precision\((cpu_bfloat16=True)?\)\nprint\(describe_device\(\)\)")
+#: (a chapter may pass its own training step, to use bfloat16 on a CPU where that is faster).
+PRECISION_CELL = re.compile(r"use_precision\((cpu_bfloat16=\w+)?\)\nprint\(describe_device\(\)\)")
 
 
 def code_without_comments(source):
@@ -240,6 +240,10 @@ def test_every_chapter_that_trains_with_keras_applies_the_precision_the_same_way
         assert len(precision) == 1, f"{path.name}: one precision cell, not {len(precision)}"
         assert precision[0] < first_training, f"{path.name}: the precision is set after training"
     assert {"04-", "09a", "09b", "09d", "10-", "11-"} <= set(trains), sorted(trains)
+    # ... and the 16-bit runs of the notebooks (tools/test_envs.py precision) run exactly these.
+    from tools.test_envs import precision_notebooks
+
+    assert sorted(Path(path).stem[:3] for path in precision_notebooks()) == sorted(trains)
 
 
 def test_mutation_testing_runs_weekly_on_its_own_not_in_make_test():

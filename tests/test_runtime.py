@@ -1,6 +1,7 @@
 """cnnbook.runtime: budgets, the quiet TensorFlow import, the precision policy, and data
 parallelism on two virtual devices."""
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,15 @@ import pytest
 
 import cnnbook
 from cnnbook import runtime
+
+
+@pytest.fixture
+def recorded_results(monkeypatch, tmp_path):
+    """The results that runtime records while the test runs, as a function that reads
+    them back (one dict per result, in order), from a file of the test's own."""
+    results = tmp_path / "results.jsonl"
+    monkeypatch.setenv("CNNBOOK_RESULTS", str(results))
+    return lambda: [json.loads(line) for line in results.read_text().splitlines()]
 
 
 @pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
@@ -149,19 +159,15 @@ def test_use_precision_sets_the_keras_policy(monkeypatch, keras, restore_policy)
 
 
 def test_expect_accuracy_records_each_result_where_cnnbook_results_says(
-    monkeypatch, tmp_path, keras
+    monkeypatch, recorded_results, keras
 ):
-    import json
-
     from cnnbook.runtime import expect_accuracy
 
-    results = tmp_path / "results.jsonl"
-    monkeypatch.setenv("CNNBOOK_RESULTS", str(results))
     monkeypatch.setenv("CNNBOOK_SMOKE", "0")
     expect_accuracy(0.515, low=0.45, high=0.60)
     with pytest.raises(AssertionError, match="outside the expected band"):
         expect_accuracy(0.30, low=0.45, high=0.60)
-    first, second = (json.loads(line) for line in results.read_text().splitlines())
+    first, second = recorded_results()
     assert first["accuracy"] == 0.515 and first["held"] and not second["held"]
     assert (first["low"], first["high"], first["smoke"]) == (0.45, 0.60, False)
     assert first["precision"] == keras.mixed_precision.global_policy().name
@@ -331,6 +337,138 @@ def test_use_precision_passes_on_the_chapters_bfloat16_choice(monkeypatch, keras
     assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
 
 
+def test_step_seconds_builds_the_step_under_the_policy_and_times_it(
+    monkeypatch, keras, restore_policy
+):
+    clock = iter([0.0, 0.5, 1.0, 1.2, 2.0, 2.9])  # steps of 0.5, 0.2 and 0.9 s
+    monkeypatch.setattr(runtime, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    built_under, calls = [], []
+
+    def make_step():
+        built_under.append(keras.mixed_precision.global_policy().name)
+        return lambda: calls.append(keras.mixed_precision.global_policy().name)
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    assert runtime.step_seconds(make_step, "mixed_bfloat16", repeats=3) == 0.5  # the median
+    assert built_under == ["mixed_bfloat16"] and calls == ["mixed_bfloat16"] * 4  # 1 compiles
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"  # restored
+
+
+def test_step_seconds_restores_the_policy_when_the_step_fails(keras, restore_policy):
+    def make_step():
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        runtime.step_seconds(make_step, "mixed_bfloat16")
+    assert keras.mixed_precision.global_policy().name == "float32"
+    with pytest.raises(ValueError, match="policy must be"):
+        runtime.step_seconds(make_step, "bfloat16")
+    with pytest.raises(ValueError, match="repeats"):
+        runtime.step_seconds(make_step, "float32", repeats=0)
+
+
+def test_step_seconds_times_a_real_keras_step(keras, restore_policy):
+    def make_step():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse")
+        return lambda: model.train_on_batch(np.ones((8, 4)), np.zeros((8, 2)))
+
+    seconds = runtime.step_seconds(make_step, "mixed_bfloat16", repeats=2)
+    assert 0 < seconds < 10
+
+
+@pytest.mark.parametrize(
+    ("bfloat16_seconds", "faster"), [(2.4, True), (2.7, True), (2.8, False), (3.3, False)]
+)
+def test_bfloat16_is_faster_only_by_a_margin(monkeypatch, bfloat16_seconds, faster):
+    timings = {"float32": 3.0, "mixed_bfloat16": bfloat16_seconds}
+    timed = []
+
+    def step_seconds(make_step, policy, repeats):
+        timed.append((make_step, policy, repeats))
+        return timings[policy]
+
+    monkeypatch.setattr(runtime, "step_seconds", step_seconds)
+    lines = []
+    make_step = object()
+    assert runtime.bfloat16_is_faster(make_step, repeats=5, log=lines.append) is faster
+    assert timed == [(make_step, "float32", 5), (make_step, "mixed_bfloat16", 5)]
+    times = f"one training step: float32 3 s, mixed_bfloat16 {bfloat16_seconds:.3g} s; "
+    ratio = bfloat16_seconds / 3.0
+    verdict = (
+        "bfloat16 is faster"
+        if faster
+        else f"bfloat16 is not enough faster ({ratio:.2f} times as long, more than 0.9)"
+    )
+    assert lines == [times + verdict]
+    assert runtime.bfloat16_is_faster(make_step, log=None) is faster  # quiet
+
+
+def test_a_log_that_cannot_be_called_is_refused_before_anything_is_timed():
+    def make_step():
+        raise AssertionError("not timed")
+
+    message = "log must be callable or None. Received: log=False"
+    with pytest.raises(TypeError, match=message):
+        runtime.bfloat16_is_faster(make_step, log=False)
+    with pytest.raises(TypeError, match=message):
+        runtime.use_precision(cpu_bfloat16=make_step, log=False)
+
+
+@pytest.mark.parametrize("faster", [True, False])
+def test_a_chapter_can_let_its_own_step_decide_on_bfloat16(monkeypatch, restore_policy, faster):
+    monkeypatch.delenv("CNNBOOK_PRECISION", raising=False)
+    monkeypatch.setattr(runtime, "visible_gpus", lambda: [])
+    monkeypatch.setattr(runtime, "backend", lambda: "tensorflow")
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: True)
+    asked = []
+
+    def bfloat16_is_faster(make_step, log):
+        asked.append((make_step, log))
+        return faster
+
+    monkeypatch.setattr(runtime, "bfloat16_is_faster", bfloat16_is_faster)
+
+    def make_step():
+        raise AssertionError("timed by bfloat16_is_faster only")
+
+    expected = "mixed_bfloat16" if faster else "float32"
+    assert runtime.precision(cpu_bfloat16=make_step, log=None) == expected
+    assert asked == [(make_step, None)]
+    assert runtime.use_precision(cpu_bfloat16=make_step) == expected
+    assert asked[1] == (make_step, print)
+    assert runtime.import_keras().mixed_precision.global_policy().name == expected
+
+
+@pytest.mark.parametrize(
+    ("gpus", "forced", "backend_name", "native", "expected"),
+    [
+        ([("NVIDIA T4", (7, 5))], "", "tensorflow", True, "mixed_float16"),
+        ([], "float32", "tensorflow", True, "float32"),
+        ([], "", "jax", True, "float32"),
+        ([], "", "tensorflow", False, "float32"),
+    ],
+)
+def test_a_chapters_step_is_timed_only_where_bfloat16_could_pay(
+    monkeypatch, gpus, forced, backend_name, native, expected
+):
+    monkeypatch.setenv("CNNBOOK_PRECISION", forced)
+    monkeypatch.setattr(runtime, "backend", lambda: backend_name)
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: native)
+
+    def make_step():
+        raise AssertionError("not timed here")
+
+    assert runtime.precision(gpus=gpus, cpu_bfloat16=make_step) == expected
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_cpu_bfloat16_is_a_bool_or_a_step_builder(value):
+    message = "cpu_bfloat16 must be True, False or a function that builds a training step"
+    with pytest.raises(TypeError, match=message):
+        runtime.precision(gpus=[], cpu_bfloat16=value)
+
+
 @pytest.mark.skipif(not os.path.isfile("/proc/cpuinfo"), reason="no /proc/cpuinfo here")
 def test_cpu_has_bfloat16_reads_this_machines_proc_cpuinfo():
     with open("/proc/cpuinfo", encoding="utf-8") as file:
@@ -433,33 +571,25 @@ def test_expect_accuracy_checks_its_band(low, high):
         runtime.expect_accuracy(0.5, low, high)
 
 
-def test_expect_accuracy_includes_both_ends_of_the_band(monkeypatch, tmp_path, capsys):
-    import json
-
-    results = tmp_path / "results.jsonl"
-    monkeypatch.setenv("CNNBOOK_RESULTS", str(results))
+def test_expect_accuracy_includes_both_ends_of_the_band(monkeypatch, recorded_results, capsys):
     monkeypatch.setenv("CNNBOOK_SMOKE", "0")
     runtime.expect_accuracy(0.45, low=0.45, high=0.60)
     runtime.expect_accuracy(0.60, low=0.45, high=0.60)
     runtime.expect_accuracy(0.0, low=0.0, high=0.0)
     runtime.expect_accuracy(1.0, low=1.0)
     assert capsys.readouterr().out.count("lies in the expected band") == 4
-    assert all(json.loads(line)["held"] for line in results.read_text().splitlines())
+    assert [result["held"] for result in recorded_results()] == [True] * 4
 
 
 def test_a_result_recorded_before_keras_is_imported_says_float32(
-    monkeypatch, tmp_path, keras, restore_policy
+    monkeypatch, recorded_results, keras, restore_policy
 ):
-    import json
-
-    results = tmp_path / "results.jsonl"
-    monkeypatch.setenv("CNNBOOK_RESULTS", str(results))
     monkeypatch.setattr(runtime, "describe_device", lambda: "CPU only")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     runtime._record_result(accuracy=0.5)
     monkeypatch.delitem(sys.modules, "keras")
     runtime._record_result(accuracy=0.6)
-    first, second = (json.loads(line) for line in results.read_text().splitlines())
+    first, second = recorded_results()
     assert (first["precision"], second["precision"]) == ("mixed_bfloat16", "float32")
 
 

@@ -245,11 +245,11 @@ TORCH_TESTS = ["test_mixed_precision.py", "test_optimizers.py"]
 
 
 def precision_notebooks():
-    """The notebooks that apply the precision policy: those that call ``use_precision()``.
+    """The notebooks that apply the precision policy: those that call ``use_precision``.
 
     The others never read ``CNNBOOK_PRECISION`` and compute in float32 on a GPU too, so
     `make notebooks-smoke` has run them exactly as a 16-bit run would;
-    tests/test_project.py checks that every chapter that trains with Keras is among these.
+    tests/test_project.py checks that these are the chapters that train with Keras.
     """
     import json
 
@@ -257,7 +257,7 @@ def precision_notebooks():
     for path in sorted((ROOT / "book").glob("*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
         code = ("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
-        if any("use_precision()" in source for source in code):
+        if any("use_precision(" in source for source in code):
             chosen.append(str(path.relative_to(ROOT)))
     return chosen
 

@@ -58,6 +58,7 @@ from cnnbook.keras.fast_training.training import (
     compile_fast,
     recorded_runs,
     train_fast,
+    training_step,
 )
 
 __all__ = [
@@ -80,5 +81,6 @@ __all__ = [
     "recorded_runs",
     "torch_uniform",
     "train_fast",
+    "training_step",
     "whitening_kernel",
 ]

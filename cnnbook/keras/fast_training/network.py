@@ -136,12 +136,14 @@ class BatchNorm(keras.layers.BatchNormalization):
     """Keras's batch normalization; in training on TensorFlow on a CPU, its fused kernel.
 
     The same layer, weights and results as ``keras.layers.BatchNormalization`` (tested
-    to float32 rounding). In training, on the TensorFlow backend without a GPU, with
-    float32 inputs on the last axis and one replica, it calls TensorFlow's
-    ``FusedBatchNormV3``, which computes the batch's statistics and normalizes in one
-    kernel, and its gradient in one more, where Keras's composite version makes about
-    five passes over the activations each way. Elsewhere it is Keras's layer unchanged
-    (under ``tf.distribute`` with several replicas, Keras's synchronized statistics).
+    to float32 rounding, and to bfloat16's under ``mixed_bfloat16``). In training, on
+    the TensorFlow backend without a GPU, with float32 or bfloat16 inputs on the last
+    axis and one replica, it calls TensorFlow's ``FusedBatchNormV3``, which computes the
+    batch's statistics and normalizes in one kernel, and its gradient in one more, where
+    Keras's composite version makes about five passes over the activations each way. (In
+    bfloat16 the kernel keeps the statistics in float32, as Keras's layer does, and its
+    output is bfloat16.) Elsewhere it is Keras's layer unchanged (under
+    ``tf.distribute`` with several replicas, Keras's synchronized statistics).
     """
 
     def call(self, inputs, training=None, mask=None):
@@ -157,7 +159,7 @@ class BatchNorm(keras.layers.BatchNormalization):
         return (
             len(inputs.shape) == 4
             and self.axis in (-1, 3)
-            and inputs.dtype == tf.float32
+            and inputs.dtype in (tf.float32, tf.bfloat16)
             and replicas is not None
             and replicas.num_replicas_in_sync == 1
             and not tf.config.list_logical_devices("GPU")

@@ -1,7 +1,8 @@
 """The fast recipe's training run (chapter 9d, sections 6 and 7): the loop, and its results.
 
 :func:`train_fast` trains :func:`~cnnbook.keras.fast_training.network.fast_cnn` with the
-whole recipe, :func:`compile_fast` compiles a model with its optimizer and loss, and
+whole recipe, :func:`compile_fast` compiles a model with its optimizer and loss,
+:func:`training_step` builds one of its steps to time, and
 :func:`recorded_runs` reads the runs measured on a GPU that chapter 9d plots.
 (:func:`cnnbook.runtime.data_parallel` runs it on several devices.)
 """
@@ -9,6 +10,7 @@ whole recipe, :func:`compile_fast` compiles a model with its optimizer and loss,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -200,17 +202,7 @@ def train_fast(
         )
     if backend() == "torch":
         steps_per_execution = 1  # Keras's PyTorch trainer refuses more
-    images = np.asarray(images, dtype=np.float32)
-    labels = np.asarray(labels)
-    if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(labels) != len(images):
-        raise ValueError(
-            "images must be (N, 32, 32, 3) with one label each. Received: "
-            f"images {images.shape}, labels {labels.shape}"
-        )
-    steps_per_epoch = len(images) // recipe.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f"need at least one batch of {recipe.batch_size} images")
-    total_steps = max(2, math.ceil(steps_per_epoch * recipe.epochs))
+    images, labels, steps_per_epoch, total_steps = _checked(images, labels, recipe)
     keras.utils.set_random_seed(seed)
     order_seed, augment_seed = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.default_rng(order_seed)
@@ -223,8 +215,7 @@ def train_fast(
     model = (network or fast_cnn)(recipe, whitening_images=images[sample], seed=seed)
     lookahead = Lookahead(total_steps) if recipe.lookahead else None
     if pipeline == "device":
-        augment = AugmentedImages(images, recipe.translate, recipe.flip, seed=augment_seed)
-        trainer = keras.Sequential([keras.Input((), dtype="int32"), augment, model])
+        augment, trainer = _device_trainer(model, images, recipe, augment_seed)
         optimizer = compile_fast(
             trainer,
             model,
@@ -292,6 +283,71 @@ def train_fast(
     seconds = time.perf_counter() - start
     steps = int(ops.convert_to_numpy(trainer.optimizer.iterations))
     return FastResult(model, history, seconds, recipe, steps, trainer.optimizer)
+
+
+def training_step(images, labels, recipe=None, seed=0, total_steps=None):
+    """One training step of :func:`train_fast`, as a function to time.
+
+    Builds what :func:`train_fast` builds by default (the network, whitened on
+    ``images``; the images on the device, augmented in the step; the recipe's optimizer
+    with its lookahead) and returns a function of no arguments that trains one step on
+    the first ``recipe.batch_size`` images, the same batch at each call. It is for
+    timing, not for training: for :func:`cnnbook.runtime.use_precision`, which times it
+    in float32 and in bfloat16 (chapter 9d), and the benchmarks. Unlike ``train_fast``,
+    it compiles one step per call (``steps_per_execution=1``), so that each call is
+    one step.
+
+    Parameters
+    ----------
+    images, labels, recipe, seed
+        As for :func:`train_fast`; random images time as well as real ones.
+    total_steps : int, optional
+        The steps that the schedule and the lookahead are built for; default:
+        ``recipe.epochs`` epochs of ``images``, as ``train_fast`` counts them. Past them
+        the learning rate turns negative, so a benchmark that times many steps on one
+        batch of images passes the count of the run it stands for.
+
+    Returns
+    -------
+    functools.partial
+        Runs one step (``train_on_batch``) and returns its loss and accuracy. Its
+        ``trainer`` attribute is the compiled model (the augmentation layer, then the
+        network), for a benchmark that changes a layer before the first step compiles.
+    """
+    recipe = recipe or FastRecipe()
+    images, labels, steps_per_epoch, run_steps = _checked(images, labels, recipe)
+    total_steps = run_steps if total_steps is None else positive_int(total_steps, "total_steps")
+    model = fast_cnn(recipe, whitening_images=images[:5000], seed=seed)
+    lookahead = Lookahead(total_steps) if recipe.lookahead else None
+    augment, trainer = _device_trainer(model, images, recipe, seed)
+    compile_fast(trainer, model, recipe, steps_per_epoch, total_steps, lookahead)
+    augment.start_epoch(0)
+    batch = np.arange(recipe.batch_size, dtype=np.int32)
+    targets = keras.utils.to_categorical(labels[batch], 10).astype(np.float32)
+    step = functools.partial(trainer.train_on_batch, batch, targets)
+    step.trainer = trainer
+    return step
+
+
+def _checked(images, labels, recipe):
+    """``images`` as float32 and ``labels``, checked; the steps per epoch and in all."""
+    images = np.asarray(images, dtype=np.float32)
+    labels = np.asarray(labels)
+    if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(labels) != len(images):
+        raise ValueError(
+            "images must be (N, 32, 32, 3) with one label each. Received: "
+            f"images {images.shape}, labels {labels.shape}"
+        )
+    steps_per_epoch = len(images) // recipe.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"need at least one batch of {recipe.batch_size} images")
+    return images, labels, steps_per_epoch, max(2, math.ceil(steps_per_epoch * recipe.epochs))
+
+
+def _device_trainer(model, images, recipe, seed):
+    """The device pipeline's augmentation layer, and the model that runs it, then ``model``."""
+    augment = AugmentedImages(images, recipe.translate, recipe.flip, seed=seed)
+    return augment, keras.Sequential([keras.Input((), dtype="int32"), augment, model])
 
 
 def _whitening_settles(recipe, steps_per_epoch, lookahead):
