@@ -26,9 +26,7 @@ import argparse
 import importlib.metadata
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,32 +42,32 @@ VARIANTS = {
 
 
 def time_variant(variant, steps, precision):
-    """Median wall-clock seconds of one training step of the ``variant``'s network."""
+    """Median wall-clock seconds of one training step of the ``variant``'s network, after
+    one that compiles (:func:`cnnbook.runtime.step_seconds`)."""
     import numpy as np
     from bench_precision import chapter_09d
 
     import cnnbook
     from cnnbook.keras import fast_training as fast
+    from cnnbook.runtime import step_seconds
 
     keras = cnnbook.import_keras()
-    keras.mixed_precision.set_global_policy(precision)
-    keras.utils.set_random_seed(0)
-    step = chapter_09d(keras, 1024, np.random.default_rng(0))
-    model = step.trainer.layers[-1]
-    for layer in model.layers:
-        if variant == "keras" and isinstance(layer, keras.layers.Activation):
-            layer.activation = lambda x: keras.activations.gelu(x, approximate=False)
-        if variant in ("keras", "gelu") and isinstance(layer, fast.BatchNorm):
-            layer._fuses = lambda inputs: False  # Keras's own computation
-    if variant == "frozen":
-        model.get_layer("whiten").trainable = False
-    step()  # compiles
-    wall = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        step()  # train_on_batch returns the loss as NumPy: waits for it
-        wall.append(time.perf_counter() - started)
-    return {"variant": variant, "wall": statistics.median(wall), "steps": wall}
+
+    def make_step():
+        keras.utils.set_random_seed(0)
+        step = chapter_09d(keras, 1024, np.random.default_rng(0))
+        model = step.trainer.layers[-1]
+        for layer in model.layers:
+            if variant == "keras" and isinstance(layer, keras.layers.Activation):
+                layer.activation = lambda x: keras.activations.gelu(x, approximate=False)
+            if variant in ("keras", "gelu") and isinstance(layer, fast.BatchNorm):
+                layer._fuses = lambda inputs: False  # Keras's own computation
+        if variant == "frozen":
+            model.get_layer("whiten").trainable = False
+        return step
+
+    wall = step_seconds(make_step, precision, repeats=steps, min_seconds=0)
+    return {"variant": variant, "wall": wall}
 
 
 def main():

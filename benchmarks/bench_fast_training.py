@@ -12,6 +12,7 @@ lines file at once, so that a run cut short keeps what it measured:
 Examples::
 
     python benchmarks/bench_fast_training.py record ablation --deadline 480
+    python benchmarks/bench_fast_training.py ablation --ablation-seeds 3 --deadline 480
     python benchmarks/bench_fast_training.py grid --images 4096 --epochs-scale 0.2  # a quick try
 
 The studies run on whatever device the Keras backend sees; on a GPU, with the mixed
@@ -55,8 +56,11 @@ ABLATION = {
 }
 
 
-def studies(names, scale, record_runs=4):
-    """(study, label, recipe settings, seed) for each run, in the order to run them."""
+def studies(names, scale, record_runs=4, ablation_seeds=1):
+    """(study, label, recipe settings, seed) for each run, in the order to run them.
+
+    The ablation runs seed by seed (every arm with seed 0, then every arm with seed 1...),
+    so that a run cut short by its deadline still compares every arm."""
     runs = []
     for name in names:
         if name == "record":
@@ -76,7 +80,8 @@ def studies(names, scale, record_runs=4):
             ]
         elif name == "ablation":
             runs += [
-                ("ablation", label, {"epochs": 9.9 * scale, **change}, 0)
+                ("ablation", label, {"epochs": 9.9 * scale, **change}, seed)
+                for seed in range(ablation_seeds)
                 for label, change in ABLATION.items()
             ]
         else:
@@ -96,6 +101,9 @@ def main():
     )
     parser.add_argument("--images", type=int, default=None, help="train on fewer images (a try)")
     parser.add_argument("--record-runs", type=int, default=4, help="seeds of the record study")
+    parser.add_argument(
+        "--ablation-seeds", type=int, default=1, help="seeds of each arm of the ablation"
+    )
     parser.add_argument(
         "--precision",
         default=None,
@@ -146,7 +154,9 @@ def main():
     }
 
     longest = 0.0
-    for study, label, settings, seed in studies(args.studies, args.epochs_scale, args.record_runs):
+    for study, label, settings, seed in studies(
+        args.studies, args.epochs_scale, args.record_runs, args.ablation_seeds
+    ):
         elapsed = time.perf_counter() - started
         if args.deadline and elapsed + 1.2 * longest > args.deadline:
             print(f"deadline: skipping {study} / {label} (seed {seed})", flush=True)

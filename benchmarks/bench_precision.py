@@ -16,8 +16,8 @@ time and the wall-clock time per step, with the ratio of processor time to float
 With ``--chapters``: whether bfloat16 pays for each chapter's network on this CPU. A CPU
 with bfloat16 instructions does not train every network faster in mixed_bfloat16 (and
 whether it does depends on the processor), so a chapter that trains with Keras (4, 9a,
-9b, 9d, 10, 11) can pass its own step to ``cnnbook.runtime.use_precision``, which times
-it in both policies on the reader's machine (chapter 9d does). For each chapter's network
+9b, 9d, 10, 11) passes its own step to ``cnnbook.runtime.use_precision``, which times
+it in both policies on the reader's machine. For each chapter's network
 (all, or the chapters named), at the batch size the chapter trains with, with its
 optimizer and loss (in chapter 9d also the augmentation and the lookahead inside its
 step), this times one training step (``train_on_batch`` on a fixed batch of random data,
@@ -115,7 +115,7 @@ def _two_convolutions(keras, batch_size, rng, first_kernel):
             layers.Conv2D(64, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(2),
             layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
+            layers.Dense(10, activation="softmax", dtype="float32"),
         ]
     )
     model.compile(
@@ -184,7 +184,7 @@ def chapter_10_waves(keras, batch_size, rng):
             layers.MaxPooling1D(pool_size=2),
             layers.Conv1D(16, 5, activation="relu"),
             layers.GlobalMaxPooling1D(),
-            layers.Dense(4, activation="softmax"),
+            layers.Dense(4, activation="softmax", dtype="float32"),
         ]
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -212,7 +212,7 @@ def chapter_11(keras, batch_size, rng):
             layers.Flatten(),
             layers.Dense(512, activation="relu"),
             layers.Dropout(0.0),
-            layers.Dense(10, activation="softmax"),
+            layers.Dense(10, activation="softmax", dtype="float32"),
         ]
     )
     crossentropy = keras.metrics.SparseCategoricalCrossentropy(name="crossentropy")

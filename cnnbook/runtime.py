@@ -33,7 +33,7 @@ import sys
 import time
 import warnings
 
-from cnnbook._arguments import one_of, positive_int
+from cnnbook._arguments import one_of, positive_int, real_in
 
 __all__ = [
     "backend",
@@ -427,12 +427,14 @@ CPU_POLICIES = ("float32", "mixed_bfloat16")
 BFLOAT16_MARGIN = 0.9
 
 
-def step_seconds(make_step, policy, repeats=3):
+def step_seconds(make_step, policy, repeats=3, min_seconds=0.5):
     """Median wall-clock seconds of a training step built under a precision policy.
 
     Sets Keras's global policy to ``policy``, calls ``make_step()`` to build the network
-    and its step, runs the step once (it compiles), then ``repeats`` times more, timed;
-    the global policy is restored afterwards.
+    and its step, runs the step once (it compiles), then times it ``repeats`` times, or
+    more until ``min_seconds`` have passed (a small network's step takes milliseconds,
+    and the median of three such steps is mostly noise); the global policy is restored
+    afterwards.
 
     Parameters
     ----------
@@ -440,9 +442,12 @@ def step_seconds(make_step, policy, repeats=3):
         Called with no arguments; builds what the step needs (the model is built under
         ``policy``) and returns a function of no arguments that runs one training step
         and waits for its result (``train_on_batch`` does: it returns NumPy values).
+        :func:`cnnbook.keras.training.random_batch_step` makes one for a compiled model.
     policy : {"float32", "mixed_float16", "mixed_bfloat16"}
     repeats : int, default 3
-        Timed steps after the first.
+        Timed steps after the first, at least.
+    min_seconds : float, default 0.5
+        Timed steps go on until their times add up to this much.
 
     Returns
     -------
@@ -451,6 +456,7 @@ def step_seconds(make_step, policy, repeats=3):
     """
     one_of(policy, POLICIES, "policy")
     positive_int(repeats, "repeats")
+    real_in(min_seconds, "min_seconds", 0)
     mixed_precision = import_keras().mixed_precision
     saved = mixed_precision.global_policy()
     mixed_precision.set_global_policy(policy)
@@ -458,7 +464,7 @@ def step_seconds(make_step, policy, repeats=3):
         step = make_step()
         step()  # compiles
         seconds = []
-        for _ in range(repeats):
+        while len(seconds) < repeats or sum(seconds) < min_seconds:
             start = time.perf_counter()
             step()
             seconds.append(time.perf_counter() - start)

@@ -2,6 +2,8 @@
 computation, and a short training run. Data parallelism, cnnbook.runtime.data_parallel, is
 tested in test_runtime.py."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -930,6 +932,13 @@ def test_training_step_trains_train_fasts_step_on_one_batch():
     after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     assert np.isfinite(loss) and 0 <= accuracy <= 1
     assert any(not np.array_equal(b, a) for b, a in zip(before, after))
+    # whitened on the random sample that train_fast draws from the same seed
+    one_step = dataclasses.replace(recipe, epochs=0.25)
+    trained = fast.train_fast(images, labels, one_step, log=None)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(trained.model.get_layer("whiten").kernel),
+        keras.ops.convert_to_numpy(model.get_layer("whiten").kernel),
+    )
     with pytest.raises(ValueError, match="at least one batch"):
         fast.training_step(images[:8], labels[:8], recipe)
 

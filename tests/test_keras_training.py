@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from cnnbook.keras.training import cifar10_subsets, predict_with_flip, train_and_evaluate
+from cnnbook.keras.training import (
+    cifar10_subsets,
+    predict_with_flip,
+    random_batch_step,
+    train_and_evaluate,
+)
 
 
 def test_subsets_are_disjoint_scaled_and_checked(tmp_path, rng, make_image_tree):
@@ -270,3 +275,34 @@ def test_predict_with_flip_reads_a_pydataset_too(tf, rng, monkeypatch):
     monkeypatch.setattr(training, "backend", lambda: "jax")
     batches = training.make_dataset(images, np.zeros(5, int), 2)
     np.testing.assert_allclose(predict_with_flip(model, batches), expected)
+
+
+def test_random_batch_step_trains_on_one_fixed_random_batch(tf):
+    network = tiny_classifier()
+    step = random_batch_step(network, batch_size=6)
+    inputs, labels = step.args
+    assert inputs.shape == (6, 4, 4, 3) and inputs.dtype == np.float32
+    assert 0.0 <= inputs.min() and inputs.max() < 1.0
+    assert labels.shape == (6,) and set(labels.tolist()) <= {0, 1}
+    before = network.get_weights()[0].copy()
+    step()
+    assert not np.allclose(network.get_weights()[0], before)  # it trained
+    again = random_batch_step(tiny_classifier(), batch_size=6)
+    np.testing.assert_array_equal(again.args[0], inputs)  # seeded
+
+
+def test_random_batch_step_makes_one_hot_labels_and_checks_its_arguments(tf):
+    import keras
+
+    network = tiny_classifier()
+    network.compile("sgd", "categorical_crossentropy")
+    step = random_batch_step(network, batch_size=5, one_hot=True, seed=3)
+    labels = step.args[1]
+    assert labels.shape == (5, 2) and labels.dtype == np.float32
+    np.testing.assert_array_equal(labels.sum(axis=1), np.ones(5))
+    step()
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        random_batch_step(network, batch_size=0)
+    uncompiled = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="the model must be compiled"):
+        random_batch_step(uncompiled, batch_size=4)

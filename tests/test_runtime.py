@@ -354,6 +354,27 @@ def test_step_seconds_builds_the_step_under_the_policy_and_times_it(
     assert keras.mixed_precision.global_policy().name == "mixed_float16"  # restored
 
 
+def test_step_seconds_times_short_steps_until_min_seconds_have_passed(
+    monkeypatch, keras, restore_policy
+):
+    ticks = iter(range(100))  # each step takes 1/16 s on this clock (exact in binary)
+    monkeypatch.setattr(
+        runtime, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) / 16)
+    )
+    calls = []
+
+    def make_step():
+        return lambda: calls.append(1)
+
+    assert runtime.step_seconds(make_step, "float32", repeats=2, min_seconds=0.5) == 1 / 16
+    assert len(calls) == 1 + 8  # compiles, then 8 steps of 1/16 s make 0.5 s
+    calls.clear()
+    runtime.step_seconds(make_step, "float32", repeats=2, min_seconds=0)
+    assert len(calls) == 1 + 2
+    with pytest.raises(ValueError, match="min_seconds must lie in"):
+        runtime.step_seconds(make_step, "float32", min_seconds=-1)
+
+
 def test_step_seconds_restores_the_policy_when_the_step_fails(keras, restore_policy):
     def make_step():
         raise RuntimeError("out of memory")

@@ -12,18 +12,24 @@ and each training chapter records its test accuracy and band through
 
 Into ``DIR`` go at most four files, as the GPU machine returns them: ``summary.json``
 (per chapter: seconds, nbval verdict, accuracy, band held or not, precision, GPU),
-``book.log`` (every chapter's pytest output), ``bench.log`` and ``bench.jsonl``.
+``book.log`` (every chapter's pytest output, one line per cell, written as it comes and
+timed, so that a run cut short still shows where it was), ``bench.log`` and
+``bench.jsonl``. A notebook still running after ``--stop-after`` seconds is stopped
+(``"nbval": "stopped"``, with the last cell that passed).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -68,31 +74,82 @@ def device():
     return {"backend": name, "device": description, "precision": policy}
 
 
-def run_notebook(path, log, sanitize, results):
-    """Run one notebook under nbval in full mode; return its summary entry."""
+def stream(command, log, stop_after, environment=None):
+    """Run ``command``, writing each line of its output to ``log`` as it comes, timed.
+
+    Each line is prefixed with the seconds since the start. The command and everything
+    it started (its process group) are killed after ``stop_after`` seconds.
+
+    Returns
+    -------
+    (int, str)
+        The return code (negative when killed) and the whole output.
+    """
+    started = time.perf_counter()
+    lines = []
+    with subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,  # its own process group: a notebook's kernel goes with it
+    ) as process:
+
+        def stop():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+        timer = threading.Timer(max(stop_after, 0), stop)
+        timer.start()
+        try:
+            for line in process.stdout:
+                lines.append(line)
+                log.write(f"[{time.perf_counter() - started:5.0f} s] {line}")
+                log.flush()
+        finally:
+            timer.cancel()
+        returncode = process.wait()
+    return returncode, "".join(lines)
+
+
+def run_notebook(path, log, sanitize, results, stop_after):
+    """Run one notebook under nbval in full mode; return its summary entry.
+
+    pytest's output goes to ``log`` line by line as it comes (one line per cell, with the
+    seconds since the notebook started), so that a call that runs out of time still
+    shows which cell was running. The notebook (pytest and its kernel) is stopped after
+    ``stop_after`` seconds.
+    """
     environment = {**os.environ, "CNNBOOK_SMOKE": "0", "CNNBOOK_RESULTS": str(results)}
     command = [sys.executable, "-m", "pytest", str(path.relative_to(ROOT)), "--nbval"]
     command += ["--nbval-current-env", "--nbval-sanitize-with", str(sanitize)]
-    command += ["--nbval-cell-timeout=3600", "-p", "no:xdist", "-p", "no:cacheprovider", "-q"]
+    command += ["--nbval-cell-timeout=3600", "-p", "no:xdist", "-p", "no:cacheprovider", "-v"]
+    log.write(f"===== {path.name}: started (stopped if still running in {stop_after:.0f} s)\n")
     started = time.perf_counter()
-    result = subprocess.run(
-        command, cwd=ROOT, env=environment, capture_output=True, text=True, check=False
-    )
+    returncode, output = stream(command, log, stop_after, environment)
     seconds = time.perf_counter() - started
-    log.write(f"===== {path.name}: rc {result.returncode}, {seconds:.0f} s\n")
-    log.write(result.stdout + result.stderr + "\n")
+    stopped = returncode < 0
+    log.write(f"===== {path.name}: rc {returncode}, {seconds:.0f} s\n")
     log.flush()
+    summary_line = output.rstrip().splitlines()[-1] if output.strip() else ""
     counts = dict(
         (word, int(number))
-        for number, word in re.findall(r"(\d+) (passed|failed|error|skipped)", result.stdout)
+        for number, word in re.findall(r"(\d+) (passed|failed|error|skipped)", summary_line)
     )
+    cells = re.findall(r"::Cell (\d+) PASSED", output)
     entry = {
         "notebook": path.stem,
         "seconds": round(seconds, 1),
-        "nbval": "passed" if result.returncode == 0 else "failed",
+        "nbval": "stopped" if stopped else "passed" if returncode == 0 else "failed",
         "cells_passed": counts.get("passed", 0),
         "cells_failed": counts.get("failed", 0) + counts.get("error", 0),
     }
+    if stopped:
+        entry["cells_passed"] = len(cells)
+        entry["last_cell_passed"] = int(cells[-1]) if cells else None
     if results.exists():
         recorded = [json.loads(line) for line in results.read_text().splitlines() if line]
         last = recorded[-1]
@@ -112,9 +169,9 @@ def run_benchmark(out, runs, deadline):
     command += ["--record-runs", str(runs), "--output", str(Path(out) / "bench.jsonl")]
     command += ["--deadline", str(int(deadline))]
     with open(Path(out) / "bench.log", "w") as log:
-        result = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    lines = Path(out, "bench.jsonl").read_text().splitlines() if result.returncode == 0 else []
-    return {"returncode": result.returncode, "runs": [json.loads(line) for line in lines]}
+        returncode, _ = stream(command, log, deadline + 30)  # its own deadline, and a margin
+    lines = Path(out, "bench.jsonl").read_text().splitlines() if returncode == 0 else []
+    return {"returncode": returncode, "runs": [json.loads(line) for line in lines]}
 
 
 def main(argv=None):
@@ -123,7 +180,13 @@ def main(argv=None):
     parser.add_argument("--half", choices=["1", "2", "all"], default="all")
     parser.add_argument("--notebooks", nargs="*", help="these notebooks instead of a half")
     parser.add_argument(
-        "--deadline", type=float, default=520, help="seconds after which no notebook starts"
+        "--deadline", type=float, default=480, help="seconds after which no notebook starts"
+    )
+    parser.add_argument(
+        "--stop-after",
+        type=float,
+        default=520,
+        help="seconds after which a notebook still running is stopped (the summary is kept)",
     )
     parser.add_argument(
         "--benchmark-runs", type=int, default=3, help="record runs after the notebooks (0: none)"
@@ -142,7 +205,11 @@ def main(argv=None):
                 summary["not_run"].append(path.stem)
                 continue
             results = Path(scratch) / f"{path.stem}.jsonl"
-            entry = run_notebook(path, log, sanitize, results)
+            summary["running"] = path.stem
+            (out / "summary.json").write_text(json.dumps(summary, indent=2))
+            left = args.stop_after - (time.perf_counter() - started)
+            entry = run_notebook(path, log, sanitize, results, left)
+            del summary["running"]
             summary["chapters"].append(entry)
             print(json.dumps(entry), flush=True)
             (out / "summary.json").write_text(json.dumps(summary, indent=2))

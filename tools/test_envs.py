@@ -352,7 +352,8 @@ def gpu_rehearsal():
         PIP_CONFIG_FILE=os.devnull,  # offline, as there: no index, no find-links from here
     )
     command = ["bash", ROOT / "tools" / "gpu_run.sh", "--notebooks", REHEARSED_NOTEBOOK]
-    run([*command, "--benchmark-runs", "0", "--deadline", "1800"], cwd=ROOT, env=clean)
+    limits = ["--deadline", "1800", "--stop-after", "1800"]
+    run([*command, "--benchmark-runs", "0", *limits], cwd=ROOT, env=clean)
     summary = json.loads((out / "summary.json").read_text())
     (chapter,) = summary["chapters"]
     print(json.dumps(chapter))

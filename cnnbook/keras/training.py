@@ -8,6 +8,7 @@ not be installed there. Device and precision detection live in :mod:`cnnbook.run
 Used by chapters 9a, 9b, 10 and 11.
 """
 
+import functools
 import time
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "epoch_logger",
     "make_dataset",
     "predict_with_flip",
+    "random_batch_step",
     "sgd_warmup_cosine",
     "train_and_evaluate",
     "warmup_cosine_schedule",
@@ -122,6 +124,58 @@ def train_and_evaluate(model, data, epochs, batch_size=64, callbacks=(), seed=0)
         "seconds": seconds,
         "model": model,
     }
+
+
+def random_batch_step(model, batch_size, one_hot=False, seed=0):
+    """One training step of a compiled classifier on a fixed batch of random data, to time.
+
+    What a chapter passes to :func:`cnnbook.runtime.use_precision` as ``cpu_bfloat16``
+    (inside a function that builds the model, so that it is built under each policy):
+    the time of a step depends on the shapes and the layers, not on the values, so
+    random images stand in for the data.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Compiled, with a known input shape and one output per class.
+    batch_size : int
+        The batch size the chapter trains with.
+    one_hot : bool, default False
+        Labels as one-hot rows (for ``categorical_crossentropy``) instead of integers
+        (``sparse_categorical_crossentropy``).
+    seed : int, default 0
+
+    Returns
+    -------
+    callable
+        With no arguments: ``model.train_on_batch`` on the same batch, inputs uniform in
+        [0, 1) and random labels, at each call.
+
+    Raises
+    ------
+    ValueError
+        For a model that is not compiled, or a batch size below 1.
+
+    Examples
+    --------
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "softmax")])
+    >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    >>> step = random_batch_step(model, batch_size=8)
+    >>> loss = step()
+    """
+    batch_size = positive_int(batch_size, "batch_size")
+    if not getattr(model, "compiled", False):
+        raise ValueError(
+            "the model must be compiled (with the optimizer and the loss the chapter "
+            "trains with) before its step can be timed"
+        )
+    rng = np.random.default_rng(seed)
+    inputs = rng.random((batch_size, *model.input_shape[1:]), dtype=np.float32)
+    classes = model.output_shape[-1]
+    labels = rng.integers(0, classes, batch_size)
+    if one_hot:
+        labels = np.eye(classes, dtype=np.float32)[labels]
+    return functools.partial(model.train_on_batch, inputs, labels)
 
 
 # --------------------------------------------------------------------------------------

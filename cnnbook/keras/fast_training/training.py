@@ -203,16 +203,13 @@ def train_fast(
     if backend() == "torch":
         steps_per_execution = 1  # Keras's PyTorch trainer refuses more
     images, labels, steps_per_epoch, total_steps = _checked(images, labels, recipe)
-    keras.utils.set_random_seed(seed)
-    order_seed, augment_seed = np.random.SeedSequence(seed).spawn(2)
-    rng = np.random.default_rng(order_seed)
-    augment_seed = int(augment_seed.generate_state(1)[0])
+    rng, augment_seed = _seeded(seed)
     targets = keras.utils.to_categorical(labels, 10).astype(np.float32)
 
     start = time.perf_counter()
-    # 5,000 images chosen at random: a copy of CIFAR-10 may be sorted by class.
-    sample = rng.choice(len(images), size=min(5000, len(images)), replace=False)
-    model = (network or fast_cnn)(recipe, whitening_images=images[sample], seed=seed)
+    model = (network or fast_cnn)(
+        recipe, whitening_images=_whitening_sample(images, rng), seed=seed
+    )
     lookahead = Lookahead(total_steps) if recipe.lookahead else None
     if pipeline == "device":
         augment, trainer = _device_trainer(model, images, recipe, augment_seed)
@@ -288,9 +285,10 @@ def train_fast(
 def training_step(images, labels, recipe=None, seed=0, total_steps=None):
     """One training step of :func:`train_fast`, as a function to time.
 
-    Builds what :func:`train_fast` builds by default (the network, whitened on
-    ``images``; the images on the device, augmented in the step; the recipe's optimizer
-    with its lookahead) and returns a function of no arguments that trains one step on
+    Builds what :func:`train_fast` builds by default, from the same seed (the network,
+    whitened on a random sample of ``images``; the images on the device, augmented in
+    the step; the recipe's optimizer with its lookahead) and returns a function of no
+    arguments that trains one step on
     the first ``recipe.batch_size`` images, the same batch at each call. It is for
     timing, not for training: for :func:`cnnbook.runtime.use_precision`, which times it
     in float32 and in bfloat16 (chapter 9d), and the benchmarks. Unlike ``train_fast``,
@@ -317,9 +315,10 @@ def training_step(images, labels, recipe=None, seed=0, total_steps=None):
     recipe = recipe or FastRecipe()
     images, labels, steps_per_epoch, run_steps = _checked(images, labels, recipe)
     total_steps = run_steps if total_steps is None else positive_int(total_steps, "total_steps")
-    model = fast_cnn(recipe, whitening_images=images[:5000], seed=seed)
+    rng, augment_seed = _seeded(seed)
+    model = fast_cnn(recipe, whitening_images=_whitening_sample(images, rng), seed=seed)
     lookahead = Lookahead(total_steps) if recipe.lookahead else None
-    augment, trainer = _device_trainer(model, images, recipe, seed)
+    augment, trainer = _device_trainer(model, images, recipe, augment_seed)
     compile_fast(trainer, model, recipe, steps_per_epoch, total_steps, lookahead)
     augment.start_epoch(0)
     batch = np.arange(recipe.batch_size, dtype=np.int32)
@@ -348,6 +347,20 @@ def _device_trainer(model, images, recipe, seed):
     """The device pipeline's augmentation layer, and the model that runs it, then ``model``."""
     augment = AugmentedImages(images, recipe.translate, recipe.flip, seed=seed)
     return augment, keras.Sequential([keras.Input((), dtype="int32"), augment, model])
+
+
+def _seeded(seed):
+    """Seed Keras with ``seed``, and derive from it the NumPy generator of the whitening
+    sample and the batch order, and the augmentation's seed."""
+    keras.utils.set_random_seed(seed)
+    order_seed, augment_seed = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(order_seed), int(augment_seed.generate_state(1)[0])
+
+
+def _whitening_sample(images, rng):
+    """5,000 of ``images`` chosen at random, to whiten on: a copy of CIFAR-10 may be
+    sorted by class, so the first 5,000 could all be airplanes."""
+    return images[rng.choice(len(images), size=min(5000, len(images)), replace=False)]
 
 
 def _whitening_settles(recipe, steps_per_epoch, lookahead):
