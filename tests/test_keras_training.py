@@ -279,16 +279,18 @@ def test_predict_with_flip_reads_a_pydataset_too(tf, rng, monkeypatch):
 
 def test_random_batch_step_trains_on_one_fixed_random_batch(tf):
     network = tiny_classifier()
-    step = random_batch_step(network, batch_size=6)
+    step = random_batch_step(network, batch_size=32)
     inputs, labels = step.args
-    assert inputs.shape == (6, 4, 4, 3) and inputs.dtype == np.float32
-    assert 0.0 <= inputs.min() and inputs.max() < 1.0
-    assert labels.shape == (6,) and set(labels.tolist()) <= {0, 1}
+    assert inputs.shape == (32, 4, 4, 3) and inputs.dtype == np.float32
+    # uniform in [0, 1), from seed 0 by default
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(inputs, rng.random((32, 4, 4, 3), dtype=np.float32))
+    assert labels.shape == (32,) and set(labels.tolist()) == {0, 1}  # every class
     before = network.get_weights()[0].copy()
     step()
     assert not np.allclose(network.get_weights()[0], before)  # it trained
-    again = random_batch_step(tiny_classifier(), batch_size=6)
-    np.testing.assert_array_equal(again.args[0], inputs)  # seeded
+    other = random_batch_step(tiny_classifier(), batch_size=32, seed=1)
+    assert not np.array_equal(other.args[0], inputs)
 
 
 def test_random_batch_step_makes_one_hot_labels_and_checks_its_arguments(tf):
@@ -304,5 +306,11 @@ def test_random_batch_step_makes_one_hot_labels_and_checks_its_arguments(tf):
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         random_batch_step(network, batch_size=0)
     uncompiled = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    with pytest.raises(ValueError, match="the model must be compiled"):
+    message = (
+        "^the model must be compiled \\(with the optimizer and the loss the chapter trains "
+        "with\\) before its step can be timed$"
+    )
+    with pytest.raises(ValueError, match=message):
         random_batch_step(uncompiled, batch_size=4)
+    with pytest.raises(ValueError, match=message):
+        random_batch_step(object(), batch_size=4)  # not a Keras model at all

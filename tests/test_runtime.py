@@ -375,6 +375,19 @@ def test_step_seconds_times_short_steps_until_min_seconds_have_passed(
         runtime.step_seconds(make_step, "float32", min_seconds=-1)
 
 
+@pytest.mark.parametrize(("step", "steps"), [(1.0, 3), (0.25, 3), (0.0625, 8)])
+def test_step_seconds_by_default_times_3_steps_and_half_a_second(
+    monkeypatch, keras, restore_policy, step, steps
+):
+    ticks = iter(range(100))
+    monkeypatch.setattr(
+        runtime, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) * step)
+    )
+    calls = []
+    runtime.step_seconds(lambda: lambda: calls.append(1), "float32")
+    assert len(calls) == 1 + steps  # 3 steps, or as many as half a second takes
+
+
 def test_step_seconds_restores_the_policy_when_the_step_fails(keras, restore_policy):
     def make_step():
         raise RuntimeError("out of memory")
@@ -384,7 +397,7 @@ def test_step_seconds_restores_the_policy_when_the_step_fails(keras, restore_pol
     assert keras.mixed_precision.global_policy().name == "float32"
     with pytest.raises(ValueError, match="policy must be"):
         runtime.step_seconds(make_step, "bfloat16")
-    with pytest.raises(ValueError, match="repeats"):
+    with pytest.raises(ValueError, match="^repeats must be a positive int"):
         runtime.step_seconds(make_step, "float32", repeats=0)
 
 
@@ -423,6 +436,7 @@ def test_bfloat16_is_faster_only_by_a_margin(monkeypatch, bfloat16_seconds, fast
     )
     assert lines == [times + verdict]
     assert runtime.bfloat16_is_faster(make_step, log=None) is faster  # quiet
+    assert timed[2:] == [(make_step, "float32", 3), (make_step, "mixed_bfloat16", 3)]
 
 
 def test_a_log_that_cannot_be_called_is_refused_before_anything_is_timed():
@@ -434,6 +448,8 @@ def test_a_log_that_cannot_be_called_is_refused_before_anything_is_timed():
         runtime.bfloat16_is_faster(make_step, log=False)
     with pytest.raises(TypeError, match=message):
         runtime.use_precision(cpu_bfloat16=make_step, log=False)
+    with pytest.raises(TypeError, match=message):  # even where nothing would be timed
+        runtime.precision(gpus=[], log=False)
 
 
 @pytest.mark.parametrize("faster", [True, False])
@@ -485,8 +501,11 @@ def test_a_chapters_step_is_timed_only_where_bfloat16_could_pay(
 
 @pytest.mark.parametrize("value", ["yes", 1, None])
 def test_cpu_bfloat16_is_a_bool_or_a_step_builder(value):
-    message = "cpu_bfloat16 must be True, False or a function that builds a training step"
-    with pytest.raises(TypeError, match=message):
+    message = (
+        "cpu_bfloat16 must be True, False or a function that builds a training step. "
+        f"Received: cpu_bfloat16={value!r}"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
         runtime.precision(gpus=[], cpu_bfloat16=value)
 
 

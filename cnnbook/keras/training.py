@@ -5,7 +5,7 @@ Every helper runs on each Keras backend. The input pipeline is ``tf.data`` on Te
 and a ``keras.utils.PyDataset`` of NumPy batches on JAX and PyTorch, so TensorFlow need
 not be installed there. Device and precision detection live in :mod:`cnnbook.runtime`.
 
-Used by chapters 9a, 9b, 10 and 11.
+Used by chapters 4, 9a, 9b, 10 and 11.
 """
 
 import functools
