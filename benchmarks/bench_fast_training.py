@@ -114,6 +114,8 @@ def main():
         "--epochs-scale", type=float, default=1.0, help="multiply every epoch count"
     )
     args = parser.parse_args()
+    if args.ablation_seeds < 1 or args.record_runs < 1:
+        parser.error("--ablation-seeds and --record-runs must be 1 or more")
 
     if backend() == "jax":
         import jax

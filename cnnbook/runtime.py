@@ -491,7 +491,8 @@ def bfloat16_is_faster(make_step, repeats=3, log=print):
     make_step : callable
         As for :func:`step_seconds`.
     repeats : int, default 3
-        Timed steps in each policy.
+        Timed steps in each policy, at least (:func:`step_seconds` times half a second
+        of steps at least).
     log : callable or None, default print
         Called with one line giving both times; None for quiet.
 
@@ -590,11 +591,12 @@ def precision(gpus=None, cpu_bfloat16=False, log=print):
 def use_precision(cpu_bfloat16=False, log=print):
     """Set Keras's global precision policy to :func:`precision`, and return it.
 
-    Every chapter that trains with Keras calls this once, before it builds a model, so
-    that a GPU computes in 16 bits where that is fast and ``CNNBOOK_PRECISION`` can
-    force any policy on any machine. Under a mixed policy the layers keep float32
-    weights and compute in float16 or bfloat16; the book's networks keep their output
-    layer in float32, so the softmax and the loss are computed at full precision.
+    Every chapter that trains with Keras calls this before it builds the model it trains
+    (chapter 10 once for each of its two networks), so that a GPU computes in 16 bits
+    where that is fast and ``CNNBOOK_PRECISION`` can force any policy on any machine.
+    Under a mixed policy the layers keep float32 weights and compute in float16 or
+    bfloat16; the book's networks keep their output layer in float32, so the softmax
+    and the loss are computed at full precision.
 
     Parameters
     ----------

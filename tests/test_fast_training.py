@@ -2,8 +2,6 @@
 computation, and a short training run. Data parallelism, cnnbook.runtime.data_parallel, is
 tested in test_runtime.py."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -932,15 +930,31 @@ def test_training_step_trains_train_fasts_step_on_one_batch():
     after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     assert np.isfinite(loss) and 0 <= accuracy <= 1
     assert any(not np.array_equal(b, a) for b, a in zip(before, after))
-    # whitened on the random sample that train_fast draws from the same seed
-    one_step = dataclasses.replace(recipe, epochs=0.25)
-    trained = fast.train_fast(images, labels, one_step, log=None)
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(trained.model.get_layer("whiten").kernel),
-        keras.ops.convert_to_numpy(model.get_layer("whiten").kernel),
-    )
     with pytest.raises(ValueError, match="at least one batch"):
         fast.training_step(images[:8], labels[:8], recipe)
+    with pytest.raises(ValueError, match="^seed must be a whole number"):
+        fast.training_step(images, labels, recipe, seed=-1)
+
+
+def test_training_step_whitens_on_the_sample_that_train_fast_draws(monkeypatch):
+    from cnnbook.keras.fast_training import training
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(64, 32, 32, 3)).astype("float32")
+    labels = np.arange(64) % 10
+    recipe = fast.FastRecipe(batch_size=16, widths=(8, 8, 8), epochs=0.25)
+    whitened_on = []
+
+    def network(recipe, whitening_images, seed):
+        whitened_on.append(whitening_images)
+        return fast.fast_cnn(recipe, whitening_images=whitening_images, seed=seed)
+
+    fast.train_fast(images, labels, recipe, seed=3, log=None, network=network)
+    monkeypatch.setattr(training, "fast_cnn", network)
+    fast.training_step(images, labels, recipe, seed=3)
+    in_train_fast, in_training_step = whitened_on
+    np.testing.assert_array_equal(in_training_step, in_train_fast)
+    assert not np.array_equal(in_train_fast, images)  # a random sample, not the first ones
 
 
 def test_train_fast_rejects_bad_input():

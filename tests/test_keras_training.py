@@ -301,16 +301,19 @@ def test_random_batch_step_makes_one_hot_labels_and_checks_its_arguments(tf):
     step = random_batch_step(network, batch_size=5, one_hot=True, seed=3)
     labels = step.args[1]
     assert labels.shape == (5, 2) and labels.dtype == np.float32
-    np.testing.assert_array_equal(labels.sum(axis=1), np.ones(5))
+    sparse = random_batch_step(network, batch_size=5, seed=3).args[1]
+    np.testing.assert_array_equal(labels, np.eye(2)[sparse])  # the same labels, one-hot
     step()
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         random_batch_step(network, batch_size=0)
+    with pytest.raises(ValueError, match="seed must be a whole number"):
+        random_batch_step(network, batch_size=4, seed=-1)
     uncompiled = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     message = (
-        "^the model must be compiled \\(with the optimizer and the loss the chapter trains "
-        "with\\) before its step can be timed$"
+        "^model must be a Keras model compiled with the optimizer and the loss the chapter "
+        "trains with. Received: model=<"
     )
     with pytest.raises(ValueError, match=message):
         random_batch_step(uncompiled, batch_size=4)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message + "object object"):
         random_batch_step(object(), batch_size=4)  # not a Keras model at all

@@ -1,5 +1,6 @@
 """The project's own promises: install metadata, notebooks, book configuration."""
 
+import ast
 import re
 import subprocess
 import time
@@ -158,27 +159,43 @@ def test_check_gpu_fails_on_a_cpu_unless_allowed(monkeypatch, capsys):
     assert "mixed_float16" in capsys.readouterr().out
 
 
-def test_the_gpu_run_logs_each_line_as_it_comes_and_stops_what_runs_too_long(tmp_path):
+def test_the_gpu_run_logs_each_line_as_it_comes_and_stops_what_runs_too_long():
     import io
     import sys
 
     from tools import gpu_book
 
     log = io.StringIO()
-    returncode, output = gpu_book.stream([sys.executable, "-c", "print('cell 1')"], log, 60)
-    assert (returncode, output) == (0, "cell 1\n")
+    returncode, output, stopped = gpu_book.stream(
+        [sys.executable, "-c", "print('cell 1')"], log, 60
+    )
+    assert (returncode, output, stopped) == (0, "cell 1\n", False)
     assert re.fullmatch(r"\[ +\d+ s\] cell 1\n", log.getvalue())
-    # a command that outlives its time is killed with what it started; its output so far is kept
+    # A command that outlives its time is killed, with what it started: here a process in
+    # a session of its own that holds the output pipe, as a notebook's kernel does. The
+    # output so far is kept and was logged as it came, the unfinished line too.
     script = (
         "import subprocess, sys, time\n"
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-        "print('cell 2', flush=True)\n"
+        "held = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],\n"
+        "                        start_new_session=True)\n"
+        "print(held.pid, flush=True)\n"
+        "print('cell 2 ', end='', flush=True)\n"
         "time.sleep(60)"
     )
+    log = io.StringIO()
     started = time.perf_counter()
-    returncode, output = gpu_book.stream([sys.executable, "-c", script], io.StringIO(), 2)
-    assert returncode < 0 and output == "cell 2\n"
-    assert time.perf_counter() - started < 30  # the child did not hold the pipe open
+    returncode, output, stopped = gpu_book.stream([sys.executable, "-c", script], log, 3)
+    assert stopped and returncode < 0 and output.endswith("\ncell 2 ")
+    assert time.perf_counter() - started < 30  # nothing held the pipe open
+    assert re.search(r"^\[ +[0-2] s\] cell 2 \n", log.getvalue(), re.MULTILINE)  # before 3 s
+    held = int(output.split()[0])
+    for _ in range(50):  # gone, or a zombie left for init to reap
+        stat = Path(f"/proc/{held}/stat")
+        if not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"process {held} outlived the stop")
 
 
 def test_make_test_gpu_runs_every_notebook_in_full_mode_under_nbval():
@@ -273,9 +290,20 @@ def test_every_chapter_that_trains_with_keras_applies_the_precision_the_same_way
     assert sorted(Path(path).stem[:3] for path in precision_notebooks()) == sorted(trains)
 
 
-#: A Keras layer that ends in a softmax, as the chapters write it: ``Dense(10, activation=
-#: "softmax", ...)`` or ``Activation("softmax", ...)``, up to its closing parenthesis.
-SOFTMAX_LAYER = re.compile(r"(?:Dense|Activation)\([^()]*softmax[^()]*\)")
+def softmax_layers(source):
+    """The calls of a cell's code that make a softmax layer: ``Dense(..., activation=
+    "softmax", ...)``, ``Activation("softmax", ...)`` or ``Softmax(...)``."""
+    code = "\n".join(line for line in source.splitlines() if line.lstrip()[:1] not in "%!")
+    for node in ast.walk(ast.parse(code)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "attr", getattr(node.func, "id", None))
+        arguments = [*node.args, *(keyword.value for keyword in node.keywords)]
+        says_softmax = any(
+            isinstance(value, ast.Constant) and value.value == "softmax" for value in arguments
+        )
+        if name == "Softmax" or (name in ("Dense", "Activation") and says_softmax):
+            yield node
 
 
 def test_every_softmax_of_a_chapter_that_sets_the_precision_computes_in_float32():
@@ -284,15 +312,34 @@ def test_every_softmax_of_a_chapter_that_sets_the_precision_computes_in_float32(
     # output layer keeps float32, as the package's networks do.
     from tools.test_envs import precision_notebooks
 
-    checked = 0
+    checked = mentions = 0
     for path in precision_notebooks():
         for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type != "code" or "keras" not in cell.source:
+            if cell.cell_type != "code":
                 continue
-            for layer in SOFTMAX_LAYER.findall(code_without_comments(cell.source)):
+            mentions += code_without_comments(cell.source).count('"softmax"')
+            for layer in softmax_layers(cell.source):
                 checked += 1
-                assert 'dtype="float32"' in layer, f"{Path(path).name}: {layer}"
-    assert checked >= 4  # chapters 4, 10 (two networks) and 11 build their own
+                dtype = {k.arg: k.value for k in layer.keywords}.get("dtype")
+                assert isinstance(dtype, ast.Constant) and dtype.value == "float32", (
+                    f"{Path(path).name}: {ast.unparse(layer)}"
+                )
+    assert checked == mentions >= 4  # chapters 4, 10 (two networks) and 11 build their own
+
+
+def test_softmax_layers_are_found_whatever_their_other_arguments():
+    source = (
+        "%pip install x\n"
+        'layers.Dense(10, activation="softmax", kernel_constraint=limit(0))\n'
+        'keras.layers.Activation("softmax", dtype="float32")\n'
+        "layers.Softmax()\n"
+        'layers.Dense(10, activation="relu")\n'
+    )
+    assert [ast.unparse(call.func) for call in softmax_layers(source)] == [
+        "layers.Dense",
+        "keras.layers.Activation",
+        "layers.Softmax",
+    ]
 
 
 def test_mutation_testing_runs_weekly_on_its_own_not_in_make_test():

@@ -1,7 +1,8 @@
 """Run the book's notebooks in full mode under nbval, one by one, and summarize them.
 
     python tools/gpu_book.py --out DIR [--half 1|2|all] [--deadline SECONDS]
-                             [--notebooks book/05-pooling.ipynb ...] [--benchmark-runs N]
+                             [--stop-after SECONDS] [--notebooks book/05-pooling.ipynb ...]
+                             [--benchmark-runs N]
 
 ``tools/gpu_run.sh`` calls this on the lent GPU machine, after installing the bundle.
 Each notebook runs under ``pytest --nbval`` in full mode (its cells compared with the
@@ -21,6 +22,7 @@ timed, so that a run cut short still shows where it was), ``bench.log`` and
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import json
 import os
@@ -74,45 +76,81 @@ def device():
     return {"backend": name, "device": description, "precision": policy}
 
 
-def stream(command, log, stop_after, environment=None):
-    """Run ``command``, writing each line of its output to ``log`` as it comes, timed.
+def _descendants(pid):
+    """Every process that ``pid`` started, and those they started (read from /proc)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, unvisited = [], [pid]
+    while unvisited:
+        for child in children.get(unvisited.pop(), []):
+            found.append(child)
+            unvisited.append(child)
+    return found
 
-    Each line is prefixed with the seconds since the start. The command and everything
-    it started (its process group) are killed after ``stop_after`` seconds.
+
+def _kill_tree(pid):
+    """Kill ``pid``, what it started, and their process groups: a notebook's kernel runs
+    in a session of its own, and holds pytest's output pipe open."""
+    for process in [pid, *_descendants(pid)]:  # all found before any dies
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(process), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process, signal.SIGKILL)
+
+
+def stream(command, log, stop_after, environment=None):
+    """Run ``command``, writing its output to ``log`` as it comes, each line timed.
+
+    Each line starts with the seconds since the start, written when the line starts: a
+    pytest cell's line (``...::Cell 7 ``, finished by ``PASSED`` when the cell ends)
+    shows which cell is running. After ``stop_after`` seconds the command, everything it
+    started and their process groups are killed.
 
     Returns
     -------
-    (int, str)
-        The return code (negative when killed) and the whole output.
+    (int, str, bool)
+        The return code, the whole output, and whether it was stopped.
     """
     started = time.perf_counter()
-    lines = []
-    with subprocess.Popen(
+    pieces = []
+    process = subprocess.Popen(
         command,
         cwd=ROOT,
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        start_new_session=True,  # its own process group: a notebook's kernel goes with it
-    ) as process:
+        start_new_session=True,
+    )
 
-        def stop():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+    def read():
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        line_starts = True
+        while chunk := os.read(process.stdout.fileno(), 65536):
+            text = decoder.decode(chunk)
+            pieces.append(text)
+            for part in text.splitlines(keepends=True):
+                if line_starts:
+                    log.write(f"[{time.perf_counter() - started:5.0f} s] ")
+                log.write(part)
+                line_starts = part.endswith("\n")
+            log.flush()
+        if not line_starts:
+            log.write("\n")
 
-        timer = threading.Timer(max(stop_after, 0), stop)
-        timer.start()
-        try:
-            for line in process.stdout:
-                lines.append(line)
-                log.write(f"[{time.perf_counter() - started:5.0f} s] {line}")
-                log.flush()
-        finally:
-            timer.cancel()
-        returncode = process.wait()
-    return returncode, "".join(lines)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        returncode, stopped = process.wait(timeout=max(stop_after, 0)), False
+    except subprocess.TimeoutExpired:
+        _kill_tree(process.pid)
+        returncode, stopped = process.wait(), True
+    reader.join(timeout=10)  # a process it left behind may still hold the pipe
+    if not reader.is_alive():
+        process.stdout.close()
+    return returncode, "".join(pieces), stopped
 
 
 def run_notebook(path, log, sanitize, results, stop_after):
@@ -129,9 +167,8 @@ def run_notebook(path, log, sanitize, results, stop_after):
     command += ["--nbval-cell-timeout=3600", "-p", "no:xdist", "-p", "no:cacheprovider", "-v"]
     log.write(f"===== {path.name}: started (stopped if still running in {stop_after:.0f} s)\n")
     started = time.perf_counter()
-    returncode, output = stream(command, log, stop_after, environment)
+    returncode, output, stopped = stream(command, log, stop_after, environment)
     seconds = time.perf_counter() - started
-    stopped = returncode < 0
     log.write(f"===== {path.name}: rc {returncode}, {seconds:.0f} s\n")
     log.flush()
     summary_line = output.rstrip().splitlines()[-1] if output.strip() else ""
@@ -140,6 +177,7 @@ def run_notebook(path, log, sanitize, results, stop_after):
         for number, word in re.findall(r"(\d+) (passed|failed|error|skipped)", summary_line)
     )
     cells = re.findall(r"::Cell (\d+) PASSED", output)
+    failed = re.findall(r"::Cell \d+ (?:FAILED|ERROR)", output)
     entry = {
         "notebook": path.stem,
         "seconds": round(seconds, 1),
@@ -148,7 +186,7 @@ def run_notebook(path, log, sanitize, results, stop_after):
         "cells_failed": counts.get("failed", 0) + counts.get("error", 0),
     }
     if stopped:
-        entry["cells_passed"] = len(cells)
+        entry["cells_passed"], entry["cells_failed"] = len(cells), len(failed)
         entry["last_cell_passed"] = int(cells[-1]) if cells else None
     if results.exists():
         recorded = [json.loads(line) for line in results.read_text().splitlines() if line]
@@ -169,8 +207,10 @@ def run_benchmark(out, runs, deadline):
     command += ["--record-runs", str(runs), "--output", str(Path(out) / "bench.jsonl")]
     command += ["--deadline", str(int(deadline))]
     with open(Path(out) / "bench.log", "w") as log:
-        returncode, _ = stream(command, log, deadline + 30)  # its own deadline, and a margin
-    lines = Path(out, "bench.jsonl").read_text().splitlines() if returncode == 0 else []
+        returncode, _, _ = stream(command, log, deadline + 30)  # its own deadline, and a margin
+    # the benchmark writes each run as it ends: a run cut short keeps those it finished
+    results = Path(out, "bench.jsonl")
+    lines = results.read_text().splitlines() if results.exists() else []
     return {"returncode": returncode, "runs": [json.loads(line) for line in lines]}
 
 
@@ -186,7 +226,8 @@ def main(argv=None):
         "--stop-after",
         type=float,
         default=520,
-        help="seconds after which a notebook still running is stopped (the summary is kept)",
+        help="seconds after the start after which a notebook still running is stopped (the "
+        "summary is kept); no notebook starts after it either",
     )
     parser.add_argument(
         "--benchmark-runs", type=int, default=3, help="record runs after the notebooks (0: none)"
@@ -201,7 +242,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as scratch, open(out / "book.log", "w") as log:
         sanitize = sanitize_file(scratch)
         for path in paths:
-            if time.perf_counter() - started > args.deadline:
+            if time.perf_counter() - started > min(args.deadline, args.stop_after):
                 summary["not_run"].append(path.stem)
                 continue
             results = Path(scratch) / f"{path.stem}.jsonl"

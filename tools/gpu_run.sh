@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole book on the lent GPU machine, from the bundle that `make gpu-bundle` made.
 #
-#   tools/gpu_run.sh [--half 1|2|all] [--deadline SECONDS] [--benchmark-runs N]
-#                    [--notebooks book/05-pooling.ipynb ...]
+#   tools/gpu_run.sh [--half 1|2|all] [--deadline SECONDS] [--stop-after SECONDS]
+#                    [--benchmark-runs N] [--notebooks book/05-pooling.ipynb ...]
 #
 # That machine has Python 3.12 with JAX on CUDA but no Keras, Jupyter or internet (its
 # python3 is itself a virtual environment, so a new one could not see its packages). This

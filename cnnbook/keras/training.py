@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from cnnbook._arguments import positive_int
+from cnnbook._arguments import positive_int, whole_number
 from cnnbook.runtime import backend, import_keras, import_tensorflow, without_autotuning
 
 keras = import_keras()
@@ -144,6 +144,7 @@ def random_batch_step(model, batch_size, one_hot=False, seed=0):
         Labels as one-hot rows (for ``categorical_crossentropy``) instead of integers
         (``sparse_categorical_crossentropy``).
     seed : int, default 0
+        Seeds the random inputs and labels.
 
     Returns
     -------
@@ -154,7 +155,8 @@ def random_batch_step(model, batch_size, one_hot=False, seed=0):
     Raises
     ------
     ValueError
-        For a model that is not compiled, or a batch size below 1.
+        For a model that is not a compiled Keras model, a batch size below 1 or a
+        negative seed.
 
     Examples
     --------
@@ -164,12 +166,12 @@ def random_batch_step(model, batch_size, one_hot=False, seed=0):
     >>> loss = step()
     """
     batch_size = positive_int(batch_size, "batch_size")
+    rng = np.random.default_rng(whole_number(seed, "seed"))
     if not getattr(model, "compiled", False):
         raise ValueError(
-            "the model must be compiled (with the optimizer and the loss the chapter "
-            "trains with) before its step can be timed"
+            "model must be a Keras model compiled with the optimizer and the loss the "
+            f"chapter trains with. Received: model={model!r}"
         )
-    rng = np.random.default_rng(seed)
     inputs = rng.random((batch_size, *model.input_shape[1:]), dtype=np.float32)
     classes = model.output_shape[-1]
     labels = rng.integers(0, classes, batch_size)

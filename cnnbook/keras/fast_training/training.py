@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnbook._arguments import one_of, positive_int
+from cnnbook._arguments import one_of, positive_int, whole_number
 from cnnbook.keras.fast_training.augmentation import (
     AugmentedImages,
     FlipTranslate,
@@ -288,17 +288,17 @@ def training_step(images, labels, recipe=None, seed=0, total_steps=None):
     Builds what :func:`train_fast` builds by default, from the same seed (the network,
     whitened on a random sample of ``images``; the images on the device, augmented in
     the step; the recipe's optimizer with its lookahead) and returns a function of no
-    arguments that trains one step on
-    the first ``recipe.batch_size`` images, the same batch at each call. It is for
-    timing, not for training: for :func:`cnnbook.runtime.use_precision`, which times it
-    in float32 and in bfloat16 (chapter 9d), and the benchmarks. Unlike ``train_fast``,
-    it compiles one step per call (``steps_per_execution=1``), so that each call is
-    one step.
+    arguments that trains one step on the first ``recipe.batch_size`` images, the same
+    batch at each call. It is for timing, not for training: for
+    :func:`cnnbook.runtime.use_precision`, which times it in float32 and in bfloat16
+    (chapter 9d), and the benchmarks. Unlike ``train_fast``, it compiles one step per
+    call (``steps_per_execution=1``), so that each call is one step.
 
     Parameters
     ----------
     images, labels, recipe, seed
-        As for :func:`train_fast`; random images time as well as real ones.
+        As for :func:`train_fast`; random images time as well as real ones. As there,
+        ``seed`` also seeds Keras, NumPy's and Python's global generators.
     total_steps : int, optional
         The steps that the schedule and the lookahead are built for; default:
         ``recipe.epochs`` epochs of ``images``, as ``train_fast`` counts them. Past them
@@ -352,6 +352,7 @@ def _device_trainer(model, images, recipe, seed):
 def _seeded(seed):
     """Seed Keras with ``seed``, and derive from it the NumPy generator of the whitening
     sample and the batch order, and the augmentation's seed."""
+    seed = whole_number(seed, "seed")
     keras.utils.set_random_seed(seed)
     order_seed, augment_seed = np.random.SeedSequence(seed).spawn(2)
     return np.random.default_rng(order_seed), int(augment_seed.generate_state(1)[0])
