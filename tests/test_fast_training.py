@@ -441,6 +441,8 @@ def test_triangular_schedule():
     assert value(23) == pytest.approx(2.0)
     assert value(100) == pytest.approx(0.14)
     assert value(10) == pytest.approx(0.4 + 1.6 * 10 / 23, rel=1e-5)
+    # Past the last step the rate holds its last value, as airbench's np.interp does.
+    assert [value(101), value(150), value(10_000)] == pytest.approx([0.14] * 3)
 
 
 def test_triangular_schedule_of_few_steps():
@@ -581,6 +583,8 @@ def test_lookahead_decay_grows_as_the_cube_of_progress():
     assert lookahead.every == 5 and lookahead.max_decay == pytest.approx(0.95**5)
     for step in (0, 50, 100, 200):
         assert lookahead.decay(step) == pytest.approx(0.95**5 * (step / 200) ** 3)
+    for step in (201, 300, 10_000):  # held at the last step's: never above max_decay
+        assert float(lookahead.decay(step)) == pytest.approx(0.95**5)
 
 
 def test_lookahead_pulls_weights_to_the_average():
@@ -934,6 +938,19 @@ def test_training_step_trains_train_fasts_step_on_one_batch():
         fast.training_step(images[:8], labels[:8], recipe)
     with pytest.raises(ValueError, match="^seed must be a whole number"):
         fast.training_step(images, labels, recipe, seed=-1)
+
+
+def test_training_step_past_its_schedule_trains_at_the_last_rate():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(32, 32, 32, 3)).astype("float32")
+    recipe = fast.FastRecipe(batch_size=16, widths=(8, 8, 8))
+    step = fast.training_step(images, np.arange(32) % 10, recipe, total_steps=2)
+    for _ in range(6):  # 6 steps of a schedule of 2: as a timing loop may run
+        loss, _ = step()
+    optimizer = step.trainer.optimizer
+    last = recipe.sgd_settings()["learning_rate"] * 0.07  # the schedule's end
+    rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    assert rate == pytest.approx(last, rel=1e-5) and np.isfinite(loss)
 
 
 def test_training_step_whitens_on_the_sample_that_train_fast_draws(monkeypatch):

@@ -417,6 +417,7 @@ def test_schedules_default_arguments():
     default = TriangularSchedule(1.0, 100)  # rises over 23 steps from 0.2, falls to 0.07
     assert default(0) == pytest.approx(0.2) and default(23) == 1.0
     assert default(100) == pytest.approx(0.07)
+    assert default(101) == default(1000) == pytest.approx(0.07)  # and stays there
     assert CosineDecay(1.0, 10)(10) == pytest.approx(0.0)  # alpha=0: down to nothing
     assert CosineDecay(0.0, 10, warmup_target=1.0)(0) == 1.0  # no warm-up by default
 

@@ -390,7 +390,7 @@ class TriangularSchedule:
     """One cycle: a linear rise from ``start * peak`` to ``peak``, then a fall to ``end * peak``.
 
     The rise takes the first ``warmup_fraction`` of ``total_steps``; the fall reaches
-    ``end * peak`` at step ``total_steps``. The NumPy twin of
+    ``end * peak`` at step ``total_steps``, and the rate stays there after it. The NumPy twin of
     :class:`cnnbook.keras.fast_training.TriangularSchedule` (airbench's schedule).
 
     Parameters
@@ -405,8 +405,8 @@ class TriangularSchedule:
     Examples
     --------
     >>> schedule = TriangularSchedule(1.0, total_steps=100, warmup_fraction=0.25)
-    >>> [round(schedule(step), 4) for step in (0, 25, 100)]
-    [0.2, 1.0, 0.07]
+    >>> [round(schedule(step), 4) for step in (0, 25, 100, 150)]
+    [0.2, 1.0, 0.07, 0.07]
     """
 
     def __init__(self, peak, total_steps, warmup_fraction=0.23, start=0.2, end=0.07):
@@ -417,7 +417,7 @@ class TriangularSchedule:
         self.start, self.end = start, end
 
     def __call__(self, step):
-        step = np.asarray(step, dtype=float)
+        step = np.minimum(np.asarray(step, dtype=float), self.total_steps)
         warmup = max(1, int(self.total_steps * self.warmup_fraction))
         rising = self.start + (1 - self.start) * step / warmup
         falling = 1 + (self.end - 1) * (step - warmup) / (self.total_steps - warmup)

@@ -6,6 +6,8 @@ its step; :class:`TriangularSchedule` is airbench's learning rate; :class:`Looka
 the readable version of the lookahead, a callback.
 """
 
+import numbers
+
 from cnnbook._arguments import real_in
 from cnnbook.runtime import import_keras
 
@@ -17,7 +19,10 @@ ops = keras.ops
 class TriangularSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from ``start * peak`` to ``peak``, then linear decay to ``end * peak``.
 
-    airbench94's schedule: the warm-up takes the first 23% of the steps.
+    airbench94's schedule: the warm-up takes the first 23% of the steps. Past
+    ``total_steps`` the rate stays at ``end * peak``, as airbench's ``np.interp`` holds
+    its last value (a benchmark that times more steps than its schedule counts trains on
+    at the last rate, never at a negative one).
     """
 
     def __init__(self, peak, total_steps, warmup_fraction=0.23, start=0.2, end=0.07):
@@ -30,7 +35,7 @@ class TriangularSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.end = float(end)
 
     def __call__(self, step):
-        step = ops.cast(step, "float32")
+        step = ops.minimum(ops.cast(step, "float32"), float(self.total_steps))
         warmup = max(1, int(self.total_steps * self.warmup_fraction))
         rising = self.start + (1.0 - self.start) * step / warmup
         falling = 1.0 + (self.end - 1.0) * (step - warmup) / (self.total_steps - warmup)
@@ -176,7 +181,7 @@ class Lookahead(keras.callbacks.Callback):
 
     The average moves by ``1 - decay`` of the gap, with ``decay = max_decay * (step /
     total_steps) ** 3``: little averaging early, when the weights move fast, more near
-    the end. :meth:`finish` copies the average into the model. All of the model's
+    the end; past ``total_steps`` it stays at ``max_decay``. :meth:`finish` copies the average into the model. All of the model's
     floating-point variables are averaged, batch normalization's statistics included.
     It keeps its state across several ``fit`` calls.
     """
@@ -190,7 +195,13 @@ class Lookahead(keras.callbacks.Callback):
         self.average = None
 
     def decay(self, step):
-        """The decay at ``step`` (of ``total_steps``): ``max_decay * (step / total) ** 3``."""
+        """The decay at ``step`` (of ``total_steps``): ``max_decay * (step / total) ** 3``,
+        with ``step`` held at ``total_steps`` past it (a larger decay would push the
+        average away from the weights)."""
+        if isinstance(step, numbers.Real):  # the callback's count: a Python number
+            step = min(step, self.total_steps)
+        else:  # a tensor, in FastSGD's compiled step
+            step = ops.minimum(step, float(self.total_steps))
         return self.max_decay * (step / self.total_steps) ** 3
 
     def _variables(self):

@@ -302,8 +302,9 @@ def training_step(images, labels, recipe=None, seed=0, total_steps=None):
     total_steps : int, optional
         The steps that the schedule and the lookahead are built for; default:
         ``recipe.epochs`` epochs of ``images``, as ``train_fast`` counts them. Past them
-        the learning rate turns negative, so a benchmark that times many steps on one
-        batch of images passes the count of the run it stands for.
+        the learning rate and the lookahead hold their last values; a benchmark that
+        times many steps on one batch of images passes the count of the run it stands
+        for, so that its steps train at that run's rates.
 
     Returns
     -------
