@@ -17,11 +17,12 @@ With ``--chapters``: whether bfloat16 pays for each chapter's network on this CP
 with bfloat16 instructions does not train every network faster in mixed_bfloat16 (and
 whether it does depends on the processor), so a chapter that trains with Keras (4, 9a,
 9b, 9d, 10, 11) passes its own step to ``cnnbook.runtime.use_precision``, which times
-it in both policies on the reader's machine. For each chapter's network
-(all, or the chapters named), at the batch size the chapter trains with, with its
-optimizer and loss (in chapter 9d also the augmentation and the lookahead inside its
-step), this times one training step (``train_on_batch`` on a fixed batch of random data,
-after one step that compiles) on TensorFlow, in float32 and in mixed_bfloat16, each in a
+it in both policies on the reader's machine. For each chapter (all, or those named),
+this times the step the chapter times: its network, compiled as the chapter compiles it,
+at the batch size it trains with (in chapter 9d also the augmentation and the lookahead
+inside its step), one ``train_on_batch`` on a fixed batch of random data
+(``cnnbook.keras.training.random_batch_step``; 9d: ``training_step``), after one step
+that compiles, on TensorFlow, in float32 and in mixed_bfloat16, each in a
 fresh process: the median over at least ``--steps`` steps and ``--min-seconds`` seconds
 (a small network's steps take milliseconds), of processor time and of wall-clock time.
 The ratio is bfloat16's wall-clock time over float32's: "faster" below 1. ``--json PATH``
@@ -35,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import functools
 import importlib.metadata
 import json
 import math
@@ -45,6 +45,8 @@ import sys
 import time
 
 from timing import cpu_name, run_child
+
+from cnnbook.keras.training import random_batch_step
 
 POLICIES = ["float32", "mixed_float16", "mixed_bfloat16"]
 CHAPTER_POLICIES = ["float32", "mixed_bfloat16"]
@@ -86,23 +88,14 @@ def time_policy(policy, steps, batch_size):
 
 
 # --------------------------------------------------------------------------------------
-# Each chapter's training network: built and compiled as its notebook's full-mode run
-# does, with a batch of random data of the shape it trains on. Each returns a function
-# that trains one step on that batch; Keras's global policy is already set.
+# Each chapter's training step: the network built and compiled as its notebook builds it
+# for the step it times (its ``one_step``), on a batch of random data of the shape it
+# trains on (``random_batch_step``). Each returns a function that trains one step on that
+# batch; Keras's global policy is already set.
 # --------------------------------------------------------------------------------------
 
 
-def _images(batch_size, rng):
-    """Random 32x32 RGB images in [0, 1], as the chapters scale CIFAR-10."""
-    return rng.random((batch_size, 32, 32, 3), dtype="float32")
-
-
-def _train_on_batch(model, inputs, targets):
-    """One training step of ``model`` on this batch, at each call."""
-    return functools.partial(model.train_on_batch, inputs, targets)
-
-
-def _two_convolutions(keras, batch_size, rng, first_kernel):
+def _two_convolutions(keras, first_kernel):
     """Conv(32, ``first_kernel``) -> pool -> Conv(64, 3) -> pool -> Dense(10), ReLU, same
     padding, Adam on integer labels: the network of chapter 4 (5x5 first kernel) and
     chapter 10's CIFAR-10 network (3x3, its default)."""
@@ -123,58 +116,53 @@ def _two_convolutions(keras, batch_size, rng, first_kernel):
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    return _train_on_batch(model, _images(batch_size, rng), rng.integers(0, 10, batch_size))
+    return model
 
 
-def chapter_04(keras, batch_size, rng):
+def chapter_04(keras, batch_size):
     """Chapter 4's network, built in its notebook (a 5x5 first kernel)."""
-    return _two_convolutions(keras, batch_size, rng, first_kernel=5)
+    return random_batch_step(_two_convolutions(keras, first_kernel=5), batch_size)
 
 
-def _one_hot(keras, batch_size, rng):
-    return keras.utils.to_categorical(rng.integers(0, 10, batch_size), 10)
-
-
-def chapter_09a(keras, batch_size, rng):
+def chapter_09a(keras, batch_size):
     """Chapter 9a: ``tutorial_cnn()`` compiled as the tutorial meant (SGD, one-hot labels)."""
     from cnnbook.keras.models import tutorial_cnn
 
-    return _train_on_batch(
-        tutorial_cnn(), _images(batch_size, rng), _one_hot(keras, batch_size, rng)
-    )
+    return random_batch_step(tutorial_cnn(), batch_size, one_hot=True)
 
 
-def chapter_09b(keras, batch_size, rng):
-    """Chapter 9b's final run: ``improved_cnn()`` (augmentation inside the model), SGD on a
-    warm-up and cosine schedule over 15 epochs of 45,000 images, label smoothing 0.2."""
+def chapter_09b(keras, batch_size):
+    """Chapter 9b's final network: ``improved_cnn()`` (augmentation inside the model), SGD
+    on a warm-up and cosine schedule, one-hot labels. (Its run also smooths the labels,
+    which costs nothing measurable; its step does not.)"""
     from cnnbook.keras.models import improved_cnn
     from cnnbook.keras.training import sgd_warmup_cosine
 
     model = improved_cnn()
-    steps = 15 * math.ceil(45_000 / batch_size)
     model.compile(
-        optimizer=sgd_warmup_cosine(0.2, total_steps=steps),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.2),
-        metrics=["accuracy"],
+        optimizer=sgd_warmup_cosine(0.2, total_steps=100), loss="categorical_crossentropy"
     )
-    return _train_on_batch(model, _images(batch_size, rng), _one_hot(keras, batch_size, rng))
+    return random_batch_step(model, batch_size, one_hot=True)
 
 
-def chapter_09d(keras, batch_size, rng):
+def chapter_09d(keras, batch_size):
     """Chapter 9d's run (``train_fast`` with the recipe's 64-256-256 widths): the step it
     compiles, which looks the images up by index and augments them (``AugmentedImages``),
     then trains ``fast_cnn`` with ``FastSGD`` and its lookahead (``training_step``, which
     the chapter times to choose its precision)."""
+    import numpy as np
+
     from cnnbook.keras import fast_training as fast
 
     recipe = fast.FastRecipe(epochs=9.9, widths=(64, 256, 256), batch_size=batch_size)
+    rng = np.random.default_rng(0)
     images = rng.standard_normal((batch_size, 32, 32, 3), dtype="float32")  # normalized
     total_steps = math.ceil(50_000 // batch_size * recipe.epochs)  # the run's 476 at 1,024
-    labels = rng.integers(0, 10, batch_size)
+    labels = np.arange(batch_size) % 10
     return fast.training_step(images, labels, recipe, total_steps=total_steps)
 
 
-def chapter_10_waves(keras, batch_size, rng):
+def chapter_10_waves(keras, batch_size):
     """Chapter 10's 1-D network on 128-sample waves (its default settings), Adam."""
     layers = keras.layers
     model = keras.Sequential(
@@ -188,17 +176,16 @@ def chapter_10_waves(keras, batch_size, rng):
         ]
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    waves = rng.standard_normal((batch_size, 128, 1), dtype="float32")
-    return _train_on_batch(model, waves, rng.integers(0, 4, batch_size))
+    return random_batch_step(model, batch_size)
 
 
-def chapter_10_images(keras, batch_size, rng):
+def chapter_10_images(keras, batch_size):
     """Chapter 10's CIFAR-10 network with its default settings (2x2 pools, 3x3 kernels,
     32 and 64 filters)."""
-    return _two_convolutions(keras, batch_size, rng, first_kernel=3)
+    return random_batch_step(_two_convolutions(keras, first_kernel=3), batch_size)
 
 
-def chapter_11(keras, batch_size, rng):
+def chapter_11(keras, batch_size):
     """Chapter 11's baseline network (its variants change a layer or a setting), Adam,
     with the cross-entropy as an extra metric as the chapter compiles it."""
     layers = keras.layers
@@ -221,7 +208,7 @@ def chapter_11(keras, batch_size, rng):
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy", crossentropy],
     )
-    return _train_on_batch(model, _images(batch_size, rng), rng.integers(0, 10, batch_size))
+    return random_batch_step(model, batch_size)
 
 
 # key: (chapter, network, batch size of the chapter's full-mode run, builder)
@@ -239,15 +226,13 @@ CHAPTERS = {
 def time_chapter(key, policy, steps, min_seconds):
     """Median processor and wall seconds of one training step of a chapter's network,
     over at least ``steps`` steps and at least ``min_seconds`` of them."""
-    import numpy as np
-
     import cnnbook
 
     keras = cnnbook.import_keras()
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
     _, _, batch_size, build = CHAPTERS[key]
-    step = build(keras, batch_size, np.random.default_rng(0))
+    step = build(keras, batch_size)
     step()  # compiles
     processor, wall = [], []
     while len(wall) < steps or sum(wall) < min_seconds:

@@ -159,6 +159,21 @@ def test_check_gpu_fails_on_a_cpu_unless_allowed(monkeypatch, capsys):
     assert "mixed_float16" in capsys.readouterr().out
 
 
+def test_the_gpu_run_counts_cells_from_their_own_lines():
+    from tools import gpu_book
+
+    output = (
+        "book/07-x::ipynb::Cell 0 PASSED     [ 20%]\n"
+        "book/07-x::ipynb::Cell 1 FAILED     [ 40%]\n"
+        "book/07-x::ipynb::Cell 2 ERROR      [ 60%]\n"
+        "book/07-x::ipynb::Cell 3 PASSED     [ 80%]\n"
+        "FAILED book/07-x::ipynb::Cell 1 - nbval: outputs differ\n"
+        "book/07-x::ipynb::Cell 4 "  # stopped while it ran: in neither list
+    )
+    assert gpu_book.cell_outcomes(output) == ([0, 3], [1, 2])
+    assert gpu_book.cell_outcomes("") == ([], [])
+
+
 def test_the_gpu_run_logs_each_line_as_it_comes_and_stops_what_runs_too_long():
     import io
     import sys

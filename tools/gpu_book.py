@@ -153,6 +153,16 @@ def stream(command, log, stop_after, environment=None):
     return returncode, "".join(pieces), stopped
 
 
+def cell_outcomes(output):
+    """The cells that passed and those that failed (or errored), by number, from the lines
+    that ``pytest -v`` writes for a notebook under nbval (``...::Cell 7 PASSED``). A
+    stopped run's last cell has no outcome and is in neither list."""
+    outcomes = re.findall(r"::Cell (\d+) (PASSED|FAILED|ERROR)", output)
+    passed = [int(cell) for cell, outcome in outcomes if outcome == "PASSED"]
+    failed = [int(cell) for cell, outcome in outcomes if outcome != "PASSED"]
+    return passed, failed
+
+
 def run_notebook(path, log, sanitize, results, stop_after):
     """Run one notebook under nbval in full mode; return its summary entry.
 
@@ -171,23 +181,16 @@ def run_notebook(path, log, sanitize, results, stop_after):
     seconds = time.perf_counter() - started
     log.write(f"===== {path.name}: rc {returncode}, {seconds:.0f} s\n")
     log.flush()
-    summary_line = output.rstrip().splitlines()[-1] if output.strip() else ""
-    counts = dict(
-        (word, int(number))
-        for number, word in re.findall(r"(\d+) (passed|failed|error|skipped)", summary_line)
-    )
-    cells = re.findall(r"::Cell (\d+) PASSED", output)
-    failed = re.findall(r"::Cell \d+ (?:FAILED|ERROR)", output)
+    passed, failed = cell_outcomes(output)
     entry = {
         "notebook": path.stem,
         "seconds": round(seconds, 1),
         "nbval": "stopped" if stopped else "passed" if returncode == 0 else "failed",
-        "cells_passed": counts.get("passed", 0),
-        "cells_failed": counts.get("failed", 0) + counts.get("error", 0),
+        "cells_passed": len(passed),
+        "cells_failed": len(failed),
     }
     if stopped:
-        entry["cells_passed"], entry["cells_failed"] = len(cells), len(failed)
-        entry["last_cell_passed"] = int(cells[-1]) if cells else None
+        entry["last_cell_passed"] = passed[-1] if passed else None
     if results.exists():
         recorded = [json.loads(line) for line in results.read_text().splitlines() if line]
         last = recorded[-1]

@@ -181,9 +181,10 @@ class Lookahead(keras.callbacks.Callback):
 
     The average moves by ``1 - decay`` of the gap, with ``decay = max_decay * (step /
     total_steps) ** 3``: little averaging early, when the weights move fast, more near
-    the end; past ``total_steps`` it stays at ``max_decay``. :meth:`finish` copies the average into the model. All of the model's
-    floating-point variables are averaged, batch normalization's statistics included.
-    It keeps its state across several ``fit`` calls.
+    the end; past ``total_steps`` it stays at ``max_decay``. :meth:`finish` copies the
+    average into the model. All of the model's floating-point variables are averaged,
+    batch normalization's statistics included. It keeps its state across several
+    ``fit`` calls.
     """
 
     def __init__(self, total_steps, every=5, max_decay=0.95**5):
