@@ -280,6 +280,42 @@ def code_without_comments(source):
     return "\n".join(line for line in lines if line)
 
 
+#: Calls that build a Keras model: Keras's own, and the package's networks.
+MODEL_BUILDERS = {"Sequential", "Model", "compile", "tutorial_cnn", "improved_cnn", "fast_cnn"}
+
+
+def calls(node):
+    """The names of the functions called in ``node`` (``f(...)`` and ``a.f(...)``)."""
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call):
+            yield getattr(call.func, "attr", getattr(call.func, "id", None))
+
+
+def models_built_at_top_level(sources):
+    """The calls in these cells, outside any function, that build a Keras model: Keras's
+    and the package's builders, and the cells' own functions that call one (at any
+    depth)."""
+    trees = [ast.parse(code_without_magics(source)) for source in sources]
+    functions = {
+        node.name: set(calls(node))
+        for tree in trees
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+    }
+    builders = set(MODEL_BUILDERS)
+    while grown := {name for name, called in functions.items() if called & builders} - builders:
+        builders |= grown
+    for tree in trees:
+        for statement in tree.body:
+            if not isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+                yield from (name for name in calls(statement) if name in builders)
+
+
+def code_without_magics(source):
+    """A cell's code without its IPython lines (``%...``, ``!...``), for ``ast``."""
+    return "\n".join(line for line in source.splitlines() if line.lstrip()[:1] not in "%!")
+
+
 def test_every_chapter_that_trains_with_keras_applies_the_precision_the_same_way():
     trains = {}
     for path in NOTEBOOKS:
@@ -298,6 +334,10 @@ def test_every_chapter_that_trains_with_keras_applies_the_precision_the_same_way
         trains[path.stem[:3]] = precision
         assert precision, f"{path.name}: no precision cell"  # chapter 10 has one per network
         assert precision[0] < first_training, f"{path.name}: the precision is set after training"
+        # A model built before the policy is set keeps float32 layers: before the
+        # precision cell a network may be built inside a function (to time), never run.
+        early = sorted(models_built_at_top_level(sources[: precision[0]]))
+        assert not early, f"{path.name}: built before the precision is set: {early}"
     assert {"04-", "09a", "09b", "09d", "10-", "11-"} <= set(trains), sorted(trains)
     # ... and the 16-bit runs of the notebooks (tools/test_envs.py precision) run exactly these.
     from tools.test_envs import precision_notebooks
@@ -305,11 +345,22 @@ def test_every_chapter_that_trains_with_keras_applies_the_precision_the_same_way
     assert sorted(Path(path).stem[:3] for path in precision_notebooks()) == sorted(trains)
 
 
+def test_a_model_built_before_the_precision_is_found_through_the_cells_functions():
+    cells = [
+        "%matplotlib inline\ndef network():\n    return keras.Sequential([])\n",
+        "def one_step():  # built when called: allowed\n"
+        "    return random_batch_step(network(), 64)\n",
+    ]
+    assert list(models_built_at_top_level(cells)) == []
+    assert list(models_built_at_top_level([*cells, "model = one_step()"])) == ["one_step"]
+    assert list(models_built_at_top_level(["m = keras.Sequential([])"])) == ["Sequential"]
+    assert list(models_built_at_top_level(["net = tutorial_cnn()"])) == ["tutorial_cnn"]
+
+
 def softmax_layers(source):
     """The calls of a cell's code that make a softmax layer: ``Dense(..., activation=
     "softmax", ...)``, ``Activation("softmax", ...)`` or ``Softmax(...)``."""
-    code = "\n".join(line for line in source.splitlines() if line.lstrip()[:1] not in "%!")
-    for node in ast.walk(ast.parse(code)):
+    for node in ast.walk(ast.parse(code_without_magics(source))):
         if not isinstance(node, ast.Call):
             continue
         name = getattr(node.func, "attr", getattr(node.func, "id", None))
