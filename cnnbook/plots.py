@@ -272,7 +272,7 @@ def plot_architecture(rows, input_shape, ax=None):
     ]
     if ax is None:
         _, ax = plt.subplots(figsize=(1.25 * len(blocks), 3.4))
-    colours = {"Conv2D": "#6baed6", "Dense": "#fd8d3c", "input": "#bdbdbd"}
+    colors = {"Conv2D": "#6baed6", "Dense": "#fd8d3c", "input": "#bdbdbd"}
     previous_right = None
     for index, (kind, shape, parameters) in enumerate(blocks):
         if len(shape) == 3:  # a volume: taller for larger maps, wider for more channels
@@ -281,9 +281,9 @@ def plot_architecture(rows, input_shape, ax=None):
         else:  # a vector: a thin bar, taller for more units
             height = 0.3 + 0.25 * np.log2(shape[0] + 1)
             width = 0.12
-        colour = colours.get(kind, "#74c476" if "Pool" in kind else "#d9d9d9")
+        color = colors.get(kind, "#74c476" if "Pool" in kind else "#d9d9d9")
         ax.add_patch(
-            Rectangle((index - width / 2, -height / 2), width, height, facecolor=colour,
+            Rectangle((index - width / 2, -height / 2), width, height, facecolor=color,
                       edgecolor="black", linewidth=0.8)
         )  # fmt: skip
         label = f"{kind}\n{'x'.join(map(str, shape))}"
@@ -412,8 +412,8 @@ def plot_confusion_matrix(labels, predicted, class_names):
     _, ax = plt.subplots(figsize=(6, 5))
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (row, column), share in np.ndenumerate(shares):
-        colour = "white" if share > 0.5 else "black"
-        ax.text(column, row, f"{share:.2f}", ha="center", va="center", fontsize=7, color=colour)
+        color = "white" if share > 0.5 else "black"
+        ax.text(column, row, f"{share:.2f}", ha="center", va="center", fontsize=7, color=color)
     ticks = range(len(class_names))
     ax.set_xticks(ticks, class_names, rotation=45, ha="right")
     ax.set_yticks(ticks, class_names)

@@ -53,17 +53,21 @@ def _reduce_windows(padded, pool_sizes, strides, out_shape, combine):
     """
     result = padded
     for axis, size, stride, count in zip(range(1, result.ndim - 1), pool_sizes, strides, out_shape):
-
-        def cell(offset, array=result, axis=axis, stride=stride, count=count):
-            index = [slice(None)] * array.ndim
-            index[axis] = slice(offset, offset + (count - 1) * stride + 1, stride)
-            return array[tuple(index)]
-
-        reduced = cell(0).copy()
-        for offset in range(1, size):
-            combine(reduced, cell(offset), out=reduced)
+        cells = _cells_along(result, axis, size, stride, count)
+        reduced = next(cells).copy()
+        for cell in cells:
+            combine(reduced, cell, out=reduced)
         result = reduced
     return result
+
+
+def _cells_along(array, axis, size, stride, count):
+    """For each offset in a window of ``size`` along ``axis``, the view of ``array`` that
+    holds that cell of each of the ``count`` windows (``stride`` apart)."""
+    index = [slice(None)] * array.ndim
+    for offset in range(size):
+        index[axis] = slice(offset, offset + (count - 1) * stride + 1, stride)
+        yield array[tuple(index)]
 
 
 def _max_pool(x, pool_size, stride, padding, ndim):

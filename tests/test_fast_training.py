@@ -16,7 +16,7 @@ keras = import_keras()
 @pytest.fixture
 def images():
     rng = np.random.default_rng(0)
-    # Correlated channels and neighbouring pixels, like photographs.
+    # Correlated channels and neighboring pixels, like photographs.
     base = rng.normal(size=(64, 16, 16, 1))
     smooth = base + np.roll(base, 1, axis=1) + np.roll(base, 1, axis=2)
     noise = rng.normal(size=(2, *smooth.shape))
@@ -728,8 +728,10 @@ def test_augmented_images_outside_training_are_the_images():
         fast.AugmentedImages(images, translate=8)
     with pytest.raises(ValueError, match=r"^translate must"):
         fast.AugmentedImages(images, translate=-1)
-    with pytest.raises(ValueError, match="flip"):
-        fast.AugmentedImages(images, flip="sometimes")
+    message = r"^flip must be 'alternating', 'random' or 'none'\. Received: flip='sometimes'$"
+    for augmentation in (fast.AugmentedImages, fast.FlipTranslate):
+        with pytest.raises(ValueError, match=message):
+            augmentation(images, flip="sometimes")
 
 
 def test_augmented_images_shape_and_lookup_after_an_epoch_starts():

@@ -1,5 +1,5 @@
 """cnnbook.nn's optimizers and schedules against Keras's of the same name, step by step, on
-every Keras backend; and their behaviour, vectorization and argument checks. Also the
+every Keras backend; and their behavior, vectorization and argument checks. Also the
 fast recipe's FastSGD (chapter 9d) against PyTorch's SGD, inside ``fit`` on every backend."""
 
 import numpy as np

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 
 def test_plots_draw_what_they_are_given():
     use_style()
-    figure = show_images([np.zeros((4, 4)), np.ones((4, 4, 3))], ["grey", "colour"])
-    assert [ax.get_title() for ax in figure.axes] == ["grey", "colour"]
+    figure = show_images([np.zeros((4, 4)), np.ones((4, 4, 3))], ["gray", "color"])
+    assert [ax.get_title() for ax in figure.axes] == ["gray", "color"]
     ax = show_array(np.arange(6).reshape(2, 3), highlight=(0, 0, 2, 2))
     assert len(ax.texts) == 6 and len(ax.patches) == 1
     figure = plot_window_positions(5, 3, stride=2)
@@ -96,8 +96,8 @@ def test_evaluation_plots():
     ax = plot_per_class_accuracy(labels, predicted, names)
     assert [bar.get_height() for bar in ax.patches] == [1.0, 0.5, 1.0]
     figure = show_predictions(np.zeros((4, 8, 8, 3)), labels, predicted, names)
-    colours = [ax.title.get_color() for ax in figure.axes if ax.get_title()]
-    assert colours == ["black", "black", "red", "black"]
+    colors = [ax.title.get_color() for ax in figure.axes if ax.get_title()]
+    assert colors == ["black", "black", "red", "black"]
     matplotlib.pyplot.close("all")
 
 

@@ -1,5 +1,6 @@
 """cnnbook.regularization: the NumPy references, and EarlyStopping against Keras's. The
-Keras layers, cnnbook.keras.layers, are tested in test_keras_layers.py."""
+Keras layers, cnnbook.keras.layers, are tested in test_keras_layers.py, but for one test
+here that both check a dropconnect rate alike."""
 
 import re
 

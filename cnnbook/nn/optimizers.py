@@ -190,7 +190,7 @@ class Adam(Optimizer):
         w = w - alpha * m / (sqrt(v) + epsilon)
 
     ``alpha`` carries the bias correction (``m / (1 - beta_1**t)`` and
-    ``v / (1 - beta_2**t)`` undo the averages' pull towards their zero start). As in
+    ``v / (1 - beta_2**t)`` undo the averages' pull toward their zero start). As in
     Keras, and in Kingma and Ba's efficient version, ``epsilon`` is added to ``sqrt(v)``
     before the correction, not to the corrected ``sqrt(v / (1 - beta_2**t))``.
 

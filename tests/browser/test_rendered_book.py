@@ -246,8 +246,8 @@ def code_that_scrolls(page):
     return problems
 
 
-# True once no CSS transition (the theme fades colours when they change) is running.
-COLOURS_SETTLED = """() => document.getAnimations()
+# True once no CSS transition (the theme fades colors when they change) is running.
+COLORS_SETTLED = """() => document.getAnimations()
     .every(animation => !(animation instanceof CSSTransition)
                         || animation.playState !== "running")"""
 RUN_AXE = """tags => axe.run(document, {runOnly: {type: "tag", values: tags}})
@@ -260,7 +260,7 @@ RUN_AXE = """tags => axe.run(document, {runOnly: {type: "tag", values: tags}})
 @pytest.mark.parametrize("name", PAGES)
 def test_page_is_accessible(page, server, name):
     """axe-core finds no WCAG 2.1 A or AA violation on the page, as the reader sees it,
-    in the theme's light colours and then in its dark ones (the theme follows the
+    in the theme's light colors and then in its dark ones (the theme follows the
     system's preference until the reader picks one)."""
     if not AXE.is_file():
         pytest.fail(f"axe-core not found at {AXE}: run `make browser`, which installs it")
@@ -271,7 +271,7 @@ def test_page_is_accessible(page, server, name):
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         page.wait_for_function(f"() => document.documentElement.dataset.theme === '{scheme}'")
-        page.wait_for_function(COLOURS_SETTLED)  # not measured halfway through a fade
+        page.wait_for_function(COLORS_SETTLED)  # not measured halfway through a fade
         problems += [
             f"{scheme}: {rule['id']} ({rule['impact']}): {rule['help']}, on "
             f"{len(rule['nodes'])} element(s): {', '.join(rule['nodes'][:3])}"
