@@ -65,8 +65,8 @@ def _cells_along(array, axis, size, stride, count):
     """For each offset in a window of ``size`` along ``axis``, the view of ``array`` that
     holds that cell of each of the ``count`` windows (``stride`` apart)."""
     index = [slice(None)] * array.ndim
-    for offset in range(size):
-        index[axis] = slice(offset, offset + (count - 1) * stride + 1, stride)
+    for _, (_, cells, _) in tap_slices((size,), (stride,), (count,)):  # a 1-D window
+        index[axis] = cells
         yield array[tuple(index)]
 
 

@@ -1,12 +1,16 @@
-"""The benchmarks' own parts that can be checked in seconds (their runs take minutes)."""
+"""The benchmarks' own parts that can be checked in under a minute (their runs take
+minutes)."""
 
+import ast
 import sys
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_precision  # noqa: E402
 
@@ -14,18 +18,56 @@ import cnnbook  # noqa: E402
 
 keras = cnnbook.import_keras()
 
+#: Where each chapter of bench_precision builds the step it times: notebook, function.
+TIMED_STEPS = {
+    "4": ("04-convolutional-layers", "one_step"),
+    "9a": ("09a-cifar10-keras", "one_step"),
+    "9b": ("09b-cifar10-beyond", "one_step"),
+    "9d": ("09d-fast-training", "one_step"),
+    "10-waves": ("10-hyperparameters", "one_wave_step"),
+    "10-images": ("10-hyperparameters", "one_image_step"),
+    "11": ("11-regularization", "one_step"),
+}
+
+
+def batch_sizes_in(notebook, function):
+    """The batch sizes that ``function``, defined in a code cell of ``notebook``, passes
+    (``batch_size=N``, or ``budget(full=N, ...)`` for the full run)."""
+    cells = nbformat.read(ROOT / "book" / f"{notebook}.ipynb", as_version=4).cells
+    for cell in cells:
+        if cell.cell_type != "code" or f"def {function}(" not in cell.source:
+            continue
+        tree = ast.parse(cell.source)
+        definition = next(
+            node for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef) and node.name == function
+        )  # fmt: skip
+        return {
+            keyword.value.value
+            for node in ast.walk(definition)
+            if isinstance(node, ast.Call)
+            for keyword in node.keywords
+            if keyword.arg in ("batch_size", "full") and isinstance(keyword.value, ast.Constant)
+        }
+    raise AssertionError(f"{notebook}: no function {function}")
+
+
+def test_each_chapter_is_timed_at_the_batch_size_its_own_step_uses():
+    assert set(TIMED_STEPS) == set(bench_precision.CHAPTERS)
+    for key, (notebook, function) in TIMED_STEPS.items():
+        batch_size = bench_precision.CHAPTERS[key][2]
+        assert batch_sizes_in(notebook, function) == {batch_size}, key
+
 
 @pytest.mark.parametrize("key", list(bench_precision.CHAPTERS))
 def test_each_chapters_step_trains_its_network_on_a_batch(key):
-    _, _, batch_size, build = bench_precision.CHAPTERS[key]
-    assert batch_size in (64, 256, 512, 1024)
+    build = bench_precision.CHAPTERS[key][3]
     keras.utils.set_random_seed(0)
     step = build(keras, 8 if key == "9d" else 4)
-    model = getattr(step, "trainer", None) or step.func.__self__
-    before = [np.array(keras.ops.convert_to_numpy(w)) for w in model.trainable_weights]
+    before = [np.array(keras.ops.convert_to_numpy(w)) for w in step.trainer.trainable_weights]
     step()  # 9b's warm-up starts at a learning rate of 0
     loss = np.ravel(step())[0]  # the loss, then the metrics if compiled with any
-    after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    after = [keras.ops.convert_to_numpy(w) for w in step.trainer.trainable_weights]
     assert np.isfinite(loss)
     assert any(not np.array_equal(b, a) for b, a in zip(before, after))
 

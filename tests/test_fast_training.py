@@ -441,7 +441,7 @@ def test_triangular_schedule():
     assert value(23) == pytest.approx(2.0)
     assert value(100) == pytest.approx(0.14)
     assert value(10) == pytest.approx(0.4 + 1.6 * 10 / 23, rel=1e-5)
-    # Past the last step the rate holds its last value, as airbench's np.interp does.
+    # Past the last step the rate holds its last value, as np.interp would.
     assert [value(101), value(150), value(10_000)] == pytest.approx([0.14] * 3)
 
 
@@ -471,6 +471,22 @@ def test_triangular_schedule_settings_and_config():
         assert values == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="total_steps"):
         fast.TriangularSchedule(1.0, 1)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((1.0, 1), "total_steps must be an int of at least 2. Received: total_steps=1"),
+        ((1.0, 10.5), "total_steps must be an int of at least 2. Received: total_steps=10.5"),
+        ((0.0, 10), r"peak must lie in \(0, inf\). Received: peak=0.0"),
+        ((1.0, 10, 1.0), r"warmup_fraction must lie in \[0, 1\). Received: warmup_fraction=1.0"),
+        ((1.0, 10, -0.1), r"warmup_fraction must lie in \[0, 1\)"),
+    ],
+)
+def test_triangular_schedule_checks_its_settings_as_its_numpy_twin(arguments, message):
+    with pytest.raises(ValueError, match=f"^{message}"):
+        fast.TriangularSchedule(*arguments)
+    assert fast.TriangularSchedule(1.0, 2, warmup_fraction=0.0).total_steps == 2
 
 
 def test_fast_sgd_steps_as_pytorch_nesterov_with_l2():
@@ -585,6 +601,8 @@ def test_lookahead_decay_grows_as_the_cube_of_progress():
         assert lookahead.decay(step) == pytest.approx(0.95**5 * (step / 200) ** 3)
     for step in (201, 300, 10_000):  # held at the last step's: never above max_decay
         assert float(lookahead.decay(step)) == pytest.approx(0.95**5)
+        held = lookahead.decay(keras.ops.convert_to_tensor(float(step)))  # FastSGD's way
+        assert float(keras.ops.convert_to_numpy(held)) == pytest.approx(0.95**5)
 
 
 def test_lookahead_pulls_weights_to_the_average():

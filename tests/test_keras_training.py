@@ -280,6 +280,7 @@ def test_predict_with_flip_reads_a_pydataset_too(tf, rng, monkeypatch):
 def test_random_batch_step_trains_on_one_fixed_random_batch(tf):
     network = tiny_classifier()
     step = random_batch_step(network, batch_size=32)
+    assert step.trainer is network
     inputs, labels = step.args
     assert inputs.shape == (32, 4, 4, 3) and inputs.dtype == np.float32
     # uniform in [0, 1), from seed 0 by default

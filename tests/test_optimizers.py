@@ -144,6 +144,7 @@ from cnnbook.runtime import backend
 keras = cnnbook.import_keras()
 ops = keras.ops
 STEPS, BATCH, EVERY, M = 20, 4, 5, 0.85
+TOTAL = STEPS - 2 * EVERY  # the schedule and the lookahead end early: both hold after
 rng = np.random.default_rng(0)
 x = rng.normal(size=(STEPS * BATCH, 3)).astype("float32")
 starts = [rng.normal(size=s).astype("float32") for s in [(3, 1), (1,), (3, 1), (1,)]]
@@ -156,8 +157,8 @@ a, b = keras.layers.Dense(1, name="a"), keras.layers.Dense(1, name="b")
 model = keras.Model(inputs, keras.layers.Add()([a(inputs), b(inputs)]))
 for variable, start in zip([a.kernel, a.bias, b.kernel, b.bias], starts):
     variable.assign(start)
-schedule = fast.TriangularSchedule(0.5, total_steps=STEPS)
-lookahead = fast.Lookahead(total_steps=STEPS, every=EVERY)
+schedule = fast.TriangularSchedule(0.5, total_steps=TOTAL)
+lookahead = fast.Lookahead(total_steps=TOTAL, every=EVERY)
 optimizer = fast.FastSGD(
     schedule,
     momentum=M,
@@ -176,10 +177,13 @@ model.compile(
 model.fit(x, np.zeros(len(x), "float32"), batch_size=BATCH, shuffle=False, verbose=0)
 optimizer.finish_lookahead()
 
-# PyTorch's SGD(nesterov=True, weight_decay=l2) and airbench's lookahead, in float64.
+# PyTorch's SGD(nesterov=True, weight_decay=l2) and airbench's lookahead, in float64,
+# with airbench's rates (np.interp, which holds its last value) and its decay, held at
+# the last step's past TOTAL.
 weights = [s.astype(np.float64) for s in starts]
 buffers = [np.zeros_like(w) for w in weights]
-rates = [float(ops.convert_to_numpy(schedule(step))) for step in range(STEPS)]
+warmup = int(0.23 * TOTAL)
+rates = 0.5 * np.interp(np.arange(STEPS), [0, warmup, TOTAL], [0.2, 1.0, 0.07])
 settings = [(1.0, 0.01, None), (8.0, 0.002, None), (1.0, 0.01, 3), (1.0, 0.01, None)]
 average = [w.copy() for w in weights]
 for step in range(STEPS):
@@ -192,7 +196,7 @@ for step in range(STEPS):
         buffers[i] = M * buffers[i] + g
         weights[i] = weights[i] - rates[step] * scale * (g + M * buffers[i])
     if (step + 1) % EVERY == 0:
-        decay = 0.95**5 * ((step + 1) / STEPS) ** 3
+        decay = 0.95**5 * (min(step + 1, TOTAL) / TOTAL) ** 3
         average = [v + (1 - decay) * (w - v) for v, w in zip(average, weights)]
         weights = [v.copy() for v in average]
 trained = [ops.convert_to_numpy(v) for v in [a.kernel, a.bias, b.kernel, b.bias]]

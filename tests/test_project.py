@@ -280,8 +280,11 @@ def code_without_comments(source):
     return "\n".join(line for line in lines if line)
 
 
-#: Calls that build a Keras model: Keras's own, and the package's networks.
-MODEL_BUILDERS = {"Sequential", "Model", "compile", "tutorial_cnn", "improved_cnn", "fast_cnn"}
+#: Calls that build a Keras model: Keras's own, and the package's networks and steps.
+MODEL_BUILDERS = {
+    "Sequential", "Model", "compile", "load_model", "clone_model",
+    "tutorial_cnn", "improved_cnn", "fast_cnn", "training_step",
+}  # fmt: skip
 
 
 def calls(node):
@@ -294,14 +297,14 @@ def calls(node):
 def models_built_at_top_level(sources):
     """The calls in these cells, outside any function, that build a Keras model: Keras's
     and the package's builders, and the cells' own functions that call one (at any
-    depth)."""
+    depth). (A layer made on its own before the policy is set keeps float32 too; no
+    chapter trains one, and this does not look for them.)"""
     trees = [ast.parse(code_without_magics(source)) for source in sources]
-    functions = {
-        node.name: set(calls(node))
-        for tree in trees
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef)
-    }
+    functions = {}  # a name defined twice: what either definition calls
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                functions.setdefault(node.name, set()).update(calls(node))
     builders = set(MODEL_BUILDERS)
     while grown := {name for name, called in functions.items() if called & builders} - builders:
         builders |= grown

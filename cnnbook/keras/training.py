@@ -148,9 +148,10 @@ def random_batch_step(model, batch_size, one_hot=False, seed=0):
 
     Returns
     -------
-    callable
+    functools.partial
         With no arguments: ``model.train_on_batch`` on the same batch, inputs uniform in
-        [0, 1) and random labels, at each call.
+        [0, 1) and random labels, at each call. Its ``trainer`` attribute is ``model``
+        (as for :func:`cnnbook.keras.fast_training.training_step`).
 
     Raises
     ------
@@ -177,7 +178,9 @@ def random_batch_step(model, batch_size, one_hot=False, seed=0):
     labels = rng.integers(0, classes, batch_size)
     if one_hot:
         labels = np.eye(classes, dtype=np.float32)[labels]
-    return functools.partial(model.train_on_batch, inputs, labels)
+    step = functools.partial(model.train_on_batch, inputs, labels)
+    step.trainer = model
+    return step
 
 
 # --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ the readable version of the lookahead, a callback.
 
 import numbers
 
-from cnnbook._arguments import real_in
+from cnnbook._arguments import is_int, real_in
 from cnnbook.runtime import import_keras
 
 keras = import_keras()
@@ -20,17 +20,19 @@ class TriangularSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from ``start * peak`` to ``peak``, then linear decay to ``end * peak``.
 
     airbench94's schedule: the warm-up takes the first 23% of the steps. Past
-    ``total_steps`` the rate stays at ``end * peak``, as airbench's ``np.interp`` holds
-    its last value (a benchmark that times more steps than its schedule counts trains on
-    at the last rate, never at a negative one).
+    ``total_steps`` the rate stays at ``end * peak``, as ``np.interp`` would hold it
+    (airbench's table of rates ends there): a benchmark that times more steps than its
+    schedule counts trains on at the last rate, never at a negative one.
     """
 
     def __init__(self, peak, total_steps, warmup_fraction=0.23, start=0.2, end=0.07):
-        if total_steps < 2:
-            raise ValueError(f"total_steps must be at least 2. Received: {total_steps!r}")
-        self.peak = float(peak)
+        if not is_int(total_steps) or total_steps < 2:
+            raise ValueError(
+                f"total_steps must be an int of at least 2. Received: total_steps={total_steps!r}"
+            )
+        self.peak = real_in(peak, "peak", 0, low_open=True)
         self.total_steps = int(total_steps)
-        self.warmup_fraction = float(warmup_fraction)
+        self.warmup_fraction = real_in(warmup_fraction, "warmup_fraction", 0, 1, high_open=True)
         self.start = float(start)
         self.end = float(end)
 
