@@ -70,6 +70,7 @@ PARTS = {
             "cnnbook/nn/*",
         ],
         "tests": [
+            "tests/test_arguments.py",
             "tests/test_conv.py",
             "tests/test_conv_nd_and_backward.py",
             "tests/test_pool.py",
