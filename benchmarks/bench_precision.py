@@ -230,6 +230,7 @@ def time_chapter(key, policy, steps, min_seconds):
     """Median processor and wall seconds of one training step of a chapter's network,
     over at least ``steps`` steps and at least ``min_seconds`` of them."""
     import cnnbook
+    from cnnbook.runtime import time_steps
 
     keras = cnnbook.import_keras()
     keras.mixed_precision.set_global_policy(policy)
@@ -237,12 +238,7 @@ def time_chapter(key, policy, steps, min_seconds):
     _, _, batch_size, build = CHAPTERS[key]
     step = build(keras, batch_size)
     step()  # compiles
-    processor, wall = [], []
-    while len(wall) < steps or sum(wall) < min_seconds:
-        started_processor, started_wall = time.process_time(), time.perf_counter()
-        step()  # train_on_batch returns the loss as NumPy: waits for it
-        processor.append(time.process_time() - started_processor)
-        wall.append(time.perf_counter() - started_wall)
+    wall, processor = time_steps(step, steps, min_seconds)
     return {
         "key": key,
         "policy": policy,

@@ -49,6 +49,7 @@ __all__ = [
     "precision",
     "smoke_mode",
     "step_seconds",
+    "time_steps",
     "use_precision",
     "value_and_gradients",
     "visible_gpus",
@@ -463,14 +464,41 @@ def step_seconds(make_step, policy, repeats=3, min_seconds=0.5):
     try:
         step = make_step()
         step()  # compiles
-        seconds = []
-        while len(seconds) < repeats or sum(seconds) < min_seconds:
-            start = time.perf_counter()
-            step()
-            seconds.append(time.perf_counter() - start)
+        wall, _ = time_steps(step, repeats, min_seconds)
     finally:
         mixed_precision.set_global_policy(saved)
-    return statistics.median(seconds)
+    return statistics.median(wall)
+
+
+def time_steps(step, repeats=3, min_seconds=0.5):
+    """Wall-clock and processor seconds of each of ``repeats`` calls of ``step``, or
+    more until their wall-clock times add up to ``min_seconds``.
+
+    The loop of :func:`step_seconds`, for a step already built and compiled.
+    (Processor time counts every thread of this process: above the wall-clock time
+    where a step runs on several cores at once.)
+
+    Parameters
+    ----------
+    step : callable
+        Called with no arguments; runs one step and waits for its result.
+    repeats : int, default 3
+    min_seconds : float, default 0.5
+
+    Returns
+    -------
+    tuple of list of float
+        ``(wall, processor)``: the seconds of each call, in order.
+    """
+    positive_int(repeats, "repeats")
+    real_in(min_seconds, "min_seconds", 0)
+    wall, processor = [], []
+    while len(wall) < repeats or sum(wall) < min_seconds:
+        started_wall, started_processor = time.perf_counter(), time.process_time()
+        step()
+        wall.append(time.perf_counter() - started_wall)
+        processor.append(time.process_time() - started_processor)
+    return wall, processor
 
 
 def bfloat16_is_faster(make_step, repeats=3, log=print):

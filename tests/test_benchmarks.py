@@ -5,7 +5,6 @@ import ast
 import sys
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 
@@ -15,6 +14,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_precision  # noqa: E402
 
 import cnnbook  # noqa: E402
+from tools import booktools  # noqa: E402
 
 keras = cnnbook.import_keras()
 
@@ -33,11 +33,10 @@ TIMED_STEPS = {
 def batch_sizes_in(notebook, function):
     """The batch sizes that ``function``, defined in a code cell of ``notebook``, passes
     (``batch_size=N``, or ``budget(full=N, ...)`` for the full run)."""
-    cells = nbformat.read(ROOT / "book" / f"{notebook}.ipynb", as_version=4).cells
-    for cell in cells:
-        if cell.cell_type != "code" or f"def {function}(" not in cell.source:
+    for source in booktools.code_sources(ROOT / "book" / f"{notebook}.ipynb"):
+        if f"def {function}(" not in source:
             continue
-        tree = ast.parse(cell.source)
+        tree = ast.parse(booktools.code_without_magics(source))
         definition = next(
             node for node in ast.walk(tree)
             if isinstance(node, ast.FunctionDef) and node.name == function

@@ -15,6 +15,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from tools import booktools
+from tools.booktools import code_without_magics
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -314,17 +315,10 @@ def models_built_at_top_level(sources):
                 yield from (name for name in calls(statement) if name in builders)
 
 
-def code_without_magics(source):
-    """A cell's code without its IPython lines (``%...``, ``!...``), for ``ast``."""
-    return "\n".join(line for line in source.splitlines() if line.lstrip()[:1] not in "%!")
-
-
 def test_every_chapter_that_trains_with_keras_applies_the_precision_the_same_way():
     trains = {}
     for path in NOTEBOOKS:
-        sources = [
-            c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
-        ]
+        sources = booktools.code_sources(path)
         keras = path.stem in FITS_A_PACKAGE_MODEL or any(map(KERAS_TRAINING.search, sources))
         if not keras:
             continue
@@ -383,11 +377,9 @@ def test_every_softmax_of_a_chapter_that_sets_the_precision_computes_in_float32(
 
     checked = mentions = 0
     for path in precision_notebooks():
-        for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type != "code":
-                continue
-            mentions += code_without_comments(cell.source).count('"softmax"')
-            for layer in softmax_layers(cell.source):
+        for source in booktools.code_sources(path):
+            mentions += code_without_comments(source).count('"softmax"')
+            for layer in softmax_layers(source):
                 checked += 1
                 dtype = {k.arg: k.value for k in layer.keywords}.get("dtype")
                 assert isinstance(dtype, ast.Constant) and dtype.value == "float32", (

@@ -341,7 +341,9 @@ def test_step_seconds_builds_the_step_under_the_policy_and_times_it(
     monkeypatch, keras, restore_policy
 ):
     clock = iter([0.0, 0.5, 1.0, 1.2, 2.0, 2.9])  # steps of 0.5, 0.2 and 0.9 s
-    monkeypatch.setattr(runtime, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    monkeypatch.setattr(
+        runtime, "time", types.SimpleNamespace(perf_counter=lambda: next(clock), process_time=float)
+    )
     built_under, calls = [], []
 
     def make_step():
@@ -359,7 +361,9 @@ def test_step_seconds_times_short_steps_until_min_seconds_have_passed(
 ):
     ticks = iter(range(100))  # each step takes 1/16 s on this clock (exact in binary)
     monkeypatch.setattr(
-        runtime, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) / 16)
+        runtime,
+        "time",
+        types.SimpleNamespace(perf_counter=lambda: next(ticks) / 16, process_time=float),
     )
     calls = []
 
@@ -381,11 +385,43 @@ def test_step_seconds_by_default_times_3_steps_and_half_a_second(
 ):
     ticks = iter(range(100))
     monkeypatch.setattr(
-        runtime, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) * step)
+        runtime,
+        "time",
+        types.SimpleNamespace(perf_counter=lambda: next(ticks) * step, process_time=float),
     )
     calls = []
     runtime.step_seconds(lambda: lambda: calls.append(1), "float32")
     assert len(calls) == 1 + steps  # 3 steps, or as many as half a second takes
+
+
+def test_time_steps_returns_each_calls_wall_and_processor_seconds(monkeypatch):
+    wall = iter([0.0, 0.25, 1.0, 1.5, 2.0, 2.125])  # steps of 0.25, 0.5 and 0.125 s
+    processor = iter([0.0, 0.5, 1.0, 2.0, 3.0, 3.25])  # on two cores: twice as much
+    clocks = types.SimpleNamespace(
+        perf_counter=lambda: next(wall), process_time=lambda: next(processor)
+    )
+    monkeypatch.setattr(runtime, "time", clocks)
+    calls = []
+    assert runtime.time_steps(lambda: calls.append(1), repeats=3, min_seconds=0) == (
+        [0.25, 0.5, 0.125],
+        [0.5, 1.0, 0.25],
+    )
+    assert len(calls) == 3  # no step to compile: the caller has run it
+
+
+def test_time_steps_goes_on_until_min_seconds_of_wall_clock_time(monkeypatch):
+    ticks = iter(range(100))
+    monkeypatch.setattr(
+        runtime,
+        "time",
+        types.SimpleNamespace(perf_counter=lambda: next(ticks) / 4, process_time=float),
+    )
+    wall, processor = runtime.time_steps(lambda: None, repeats=1, min_seconds=1)
+    assert wall == [0.25] * 4 and processor == [0.0] * 4
+    with pytest.raises(ValueError, match="^repeats must be a positive int"):
+        runtime.time_steps(lambda: None, repeats=0)
+    with pytest.raises(ValueError, match="min_seconds must lie in"):
+        runtime.time_steps(lambda: None, min_seconds=-0.5)
 
 
 def test_step_seconds_restores_the_policy_when_the_step_fails(keras, restore_policy):

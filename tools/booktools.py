@@ -70,6 +70,17 @@ def first_code_cell(notebook):
     return next(cell for cell in notebook.cells if cell.cell_type == "code")
 
 
+def code_sources(path):
+    """The source of each code cell of the notebook at ``path``, in order."""
+    notebook = nbformat.read(path, as_version=4)
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def code_without_magics(source):
+    """A cell's code without its IPython lines (``%...``, ``!...``), for ``ast``."""
+    return "\n".join(line for line in source.splitlines() if line.lstrip()[:1] not in "%!")
+
+
 def update_colab_cells():
     source = colab_cell_source()
     for path in notebooks():
