@@ -33,7 +33,9 @@ def dropconnect_dense(x, kernel, bias=None, rate=0.5, training=True, rng=None):
     In training, each weight is kept with probability ``1 - rate`` (one mask for the
     whole batch) and the kept ones are scaled by ``1 / (1 - rate)``, so the expected
     pre-activation is the plain layer's. At inference it is the plain layer. The
-    bias is never dropped.
+    bias is never dropped. (Wan et al. draw a mask per example, drop biases too, and
+    at inference sample each unit's input from a Gaussian of the same mean and
+    variance; this is the cheaper variant that chapter 11 trains.)
 
     Parameters
     ----------

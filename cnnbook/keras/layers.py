@@ -26,7 +26,9 @@ class DropConnectDense(keras.layers.Layer):
     In training, every weight of the kernel is kept with probability ``1 - rate``,
     with one fresh mask per batch (per call), and the kept weights are scaled by
     ``1 / (1 - rate)`` so that the expected pre-activation equals the plain layer's.
-    The bias is not dropped. At inference it is the plain dense layer.
+    The bias is not dropped. At inference it is the plain dense layer. (The paper
+    draws a mask per example, drops biases too, and at inference samples each unit's
+    input from a Gaussian of the same mean and variance: this is a cheaper variant.)
 
     Parameters
     ----------
