@@ -15,6 +15,12 @@ Examples::
     python benchmarks/bench_fast_training.py ablation --ablation-seeds 3 --deadline 480
     python benchmarks/bench_fast_training.py grid --images 4096 --epochs-scale 0.2  # a quick try
 
+At the end it sums up the runs it made (not those of earlier invocations that the output
+file may hold, with other settings): the record study's accuracies and times, and each
+arm of the ablation averaged over its seeds, with one standard error of its difference
+from the whole recipe where there are several
+(:func:`cnnbook.keras.fast_training.ablation_summary`).
+
 The studies run on whatever device the Keras backend sees; on a GPU, with the mixed
 precision :func:`cnnbook.runtime.precision` picks (``CNNBOOK_PRECISION`` overrides it).
 """
@@ -89,6 +95,34 @@ def studies(names, scale, record_runs=4, ablation_seeds=1):
     return runs
 
 
+def summary(rows):
+    """Lines that sum up the runs in ``rows``: the record study's test accuracies and
+    training times, and each arm of the ablation averaged over its seeds."""
+    from cnnbook.keras.fast_training import ablation_summary
+
+    lines = []
+    record = [r for r in rows if r["study"] == "record"]
+    if record:
+        accuracies = [r["accuracy"]["tta2"] for r in record]
+        times = [r["train_seconds"] for r in record]
+        lines.append(
+            f"record: {len(record)} runs, test accuracy mean {statistics.mean(accuracies):.2%} "
+            f"(min {min(accuracies):.2%}, max {max(accuracies):.2%}); training seconds "
+            f"{', '.join(f'{t:.1f}' for t in times)}"
+        )
+    ablation = [r for r in rows if r["study"] == "ablation"]
+    if ablation:
+        for arm in ablation_summary(ablation):
+            runs = len(arm["accuracies"])
+            error = arm["difference_error"]
+            spread = "" if error is None else f" +/- {error:.2f}"
+            lines.append(
+                f"ablation: {arm['label']:<20} {arm['mean']:.2%} ({runs} run"
+                f"{'s' if runs > 1 else ''}), {arm['difference']:+z.2f}{spread} points"
+            )
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("studies", nargs="+", help="record, grid and/or ablation")
@@ -156,6 +190,7 @@ def main():
     }
 
     longest = 0.0
+    finished = []  # this invocation's rows (the output file may hold earlier ones)
     for study, label, settings, seed in studies(
         args.studies, args.epochs_scale, args.record_runs, args.ablation_seeds
     ):
@@ -187,19 +222,12 @@ def main():
         }
         longest = max(longest, time.perf_counter() - (started + elapsed))
         print(json.dumps(row), flush=True)
+        finished.append(row)
         with open(args.output, "a") as file:
             file.write(json.dumps(row) + "\n")
 
-    rows = [json.loads(line) for line in open(args.output)] if os.path.exists(args.output) else []
-    record = [r for r in rows if r["study"] == "record"]
-    if record:
-        accuracies = [r["accuracy"]["tta2"] for r in record]
-        times = [r["train_seconds"] for r in record]
-        print(
-            f"record: {len(record)} runs, test accuracy mean {statistics.mean(accuracies):.2%} "
-            f"(min {min(accuracies):.2%}, max {max(accuracies):.2%}); training seconds "
-            f"{', '.join(f'{t:.1f}' for t in times)}"
-        )
+    for line in summary(finished):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from matplotlib.patches import Rectangle
 
 __all__ = [
     "confusion_matrix",
+    "plot_ablation",
     "plot_architecture",
     "plot_confusion_matrix",
     "plot_history",
@@ -382,6 +383,59 @@ def plot_validation_curves(results, metric="val_accuracy", title=None):
     ax.legend(fontsize=8, ncols=2)
     if title:
         ax.set_title(title)
+    return ax
+
+
+def plot_ablation(arms, band=None, band_label="one standard error", title=None, ax=None):
+    """Horizontal bars: each arm's difference in accuracy from the first arm's, in points.
+
+    A bar below zero (the arm scored lower than the reference: what it took away had
+    helped) is red, the others green. An arm whose difference has a standard error
+    (it and the reference were each run with several seeds) gets an error bar of one
+    standard error; the others get none. The first arm, the reference, is not drawn.
+
+    Parameters
+    ----------
+    arms : list of dict
+        As :func:`cnnbook.keras.fast_training.ablation_summary` returns them:
+        ``label``, ``difference`` and ``difference_error`` (None: no error bar).
+    band : float, optional
+        Half-width, in points, of a gray band around zero (for example one standard
+        error of a single accuracy measurement).
+    band_label : str, default "one standard error"
+        The band's entry in the legend.
+    title : str, optional
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if len(arms) < 2:
+        raise ValueError(f"need the reference arm and at least one other. Received: {len(arms)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3))
+    shown = arms[1:][::-1]  # the first arm compared at the top
+    differences = [arm["difference"] for arm in shown]
+    errors = [arm["difference_error"] for arm in shown]
+    if band is not None:
+        ax.axvspan(-band, band, color="0.88", label=band_label)
+    ax.barh(
+        [arm["label"] for arm in shown],
+        differences,
+        color=["C3" if d < 0 else "C2" for d in differences],
+        # NaN draws no error bar (0 would draw its caps)
+        xerr=None
+        if all(e is None for e in errors)
+        else [np.nan if e is None else e for e in errors],
+        capsize=3,
+    )
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("points")
+    if title:
+        ax.set_title(title)
+    if band is not None:
+        ax.legend(loc="lower left", fontsize=8)
     return ax
 
 

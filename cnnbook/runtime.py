@@ -483,7 +483,9 @@ def time_steps(step, repeats=3, min_seconds=0.5):
     step : callable
         Called with no arguments; runs one step and waits for its result.
     repeats : int, default 3
+        Calls to time, at least.
     min_seconds : float, default 0.5
+        Calls go on until their wall-clock times add up to this much.
 
     Returns
     -------

@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench_fast_training  # noqa: E402
 import bench_precision  # noqa: E402
 
 import cnnbook  # noqa: E402
@@ -77,3 +78,28 @@ def test_chapters_are_chosen_by_key_or_by_chapter():
     assert bench_precision.chosen_chapters(["9d", "10-waves"]) == ["9d", "10-waves"]
     with pytest.raises(SystemExit, match=r"unknown chapters \['12'\]"):
         bench_precision.chosen_chapters(["12", "4"])
+
+
+def test_the_fast_training_benchmark_sums_up_the_record_and_each_arm_of_the_ablation():
+    def row(study, label, accuracy, seconds=3.0):
+        return {"study": study, "label": label, "accuracy": {"tta2": accuracy},
+                "train_seconds": seconds}  # fmt: skip
+
+    rows = [
+        row("record", "whole recipe", 0.905, 18.7),
+        row("record", "whole recipe", 0.907, 3.5),
+        row("grid", "32-128-128, 10 epochs", 0.88),
+        *(row("ablation", label, accuracy) for label, accuracy in [
+            ("whole recipe", 0.90), ("no lookahead", 0.89), ("random flips", 0.9099999),
+            ("whole recipe", 0.92), ("no lookahead", 0.86),
+        ]),
+    ]  # fmt: skip
+    # Errors of the means: 1.0 and 1.5 points; of the difference, sqrt(1 + 2.25) = 1.80.
+    assert bench_fast_training.summary(rows) == [
+        "record: 2 runs, test accuracy mean 90.60% (min 90.50%, max 90.70%); "
+        "training seconds 18.7, 3.5",
+        "ablation: whole recipe         91.00% (2 runs), +0.00 points",
+        "ablation: no lookahead         87.50% (2 runs), -3.50 +/- 1.80 points",
+        "ablation: random flips         91.00% (1 run), +0.00 points",  # never -0.00
+    ]
+    assert bench_fast_training.summary([row("grid", "a", 0.9)]) == []

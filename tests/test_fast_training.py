@@ -1022,3 +1022,60 @@ def test_recorded_runs_ship_with_the_package():
     assert all(0.85 < run["accuracy"]["tta2"] < 0.95 for run in runs)
     with pytest.raises(FileNotFoundError, match="'nothing'"):
         fast.recorded_runs(name="nothing")
+
+
+def ablation_runs():
+    """Rows as the benchmark writes them, seed by seed: three arms, 3, 2 and 1 seeds."""
+    rows = [
+        ("whole recipe", 0.90), ("no lookahead", 0.88), ("random flips", 0.905),
+        ("whole recipe", 0.91), ("no lookahead", 0.89),
+        ("whole recipe", 0.92),
+    ]  # fmt: skip
+    return [
+        {"label": label, "accuracy": {"tta0": accuracy - 0.01, "tta2": accuracy}}
+        for label, accuracy in rows
+    ]
+
+
+def test_ablation_summary_averages_each_arm_over_its_seeds():
+    whole, lookahead, flips = fast.ablation_summary(ablation_runs())
+    assert [whole["label"], lookahead["label"], flips["label"]] == [
+        "whole recipe",
+        "no lookahead",
+        "random flips",
+    ]
+    assert lookahead["accuracies"] == [0.88, 0.89]
+    assert whole["mean"] == pytest.approx(0.91) and lookahead["mean"] == pytest.approx(0.885)
+    # One standard error of a mean, in points: stdev / sqrt(seeds).
+    assert whole["error"] == pytest.approx(100 * 0.01 / np.sqrt(3))
+    assert lookahead["error"] == pytest.approx(0.5)  # 0.707 / sqrt(2)
+    assert flips["error"] is None  # a single run has no spread
+    assert whole["difference"] == 0 and whole["difference_error"] is None
+    assert lookahead["difference"] == pytest.approx(-2.5)
+    assert lookahead["difference_error"] == pytest.approx(np.hypot(0.5, whole["error"]))
+    assert flips["difference"] == pytest.approx(-0.5) and flips["difference_error"] is None
+    tta0 = fast.ablation_summary(ablation_runs(), level="tta0")
+    assert [arm["mean"] for arm in tta0] == pytest.approx([0.90, 0.875, 0.895])
+    with pytest.raises(ValueError, match="level must be 'tta0', 'tta1' or 'tta2'"):
+        fast.ablation_summary(ablation_runs(), level=2)
+    with pytest.raises(ValueError, match="no runs"):
+        fast.ablation_summary([])
+
+
+def test_ablation_summary_of_the_recorded_runs_compares_each_with_the_whole_recipe():
+    runs = fast.recorded_runs("ablation")
+    arms = fast.ablation_summary(runs)
+    labels = list(dict.fromkeys(run["label"] for run in runs))
+    assert [arm["label"] for arm in arms] == labels and labels[0] == "whole recipe"
+    means = {
+        label: np.mean([run["accuracy"]["tta2"] for run in runs if run["label"] == label])
+        for label in labels
+    }
+    for arm in arms:
+        assert arm["mean"] == pytest.approx(means[arm["label"]])
+        assert arm["difference"] == pytest.approx(100 * (arm["mean"] - means["whole recipe"]))
+
+
+def test_ablation_summary_of_a_single_arm_is_the_reference_alone():
+    (arm,) = fast.ablation_summary([{"label": "whole recipe", "accuracy": {"tta2": 0.9}}])
+    assert arm["difference"] == 0 and arm["difference_error"] is None and arm["error"] is None

@@ -120,3 +120,39 @@ def test_show_predictions_draws_a_reproducible_sample_when_given_a_seed():
     with pytest.raises(ValueError, match="count must be >= 1"):
         show_predictions(images, labels, labels, names, count=0)
     matplotlib.pyplot.close("all")
+
+
+def test_ablation_bars_differences_with_error_bars_where_there_are_seeds():
+    from cnnbook.plots import plot_ablation
+
+    arms = [
+        {"label": "whole", "difference": 0.0, "difference_error": None},
+        {"label": "no a", "difference": -1.5, "difference_error": 0.4},
+        {"label": "no b", "difference": 0.3, "difference_error": None},
+    ]
+    ax = plot_ablation(arms, band=0.25, title="t")
+    (bars,) = [c for c in ax.containers if isinstance(c, matplotlib.container.BarContainer)]
+    assert [bar.get_width() for bar in bars] == [0.3, -1.5]  # first arm on top
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["no b", "no a"]
+    red, green = matplotlib.colors.to_rgba("C3"), matplotlib.colors.to_rgba("C2")
+    assert [bar.get_facecolor() for bar in bars] == [green, red]
+    # One error bar, of 0.4 each way; none (not one of length 0) for "no b".
+    (segments,) = bars.errorbar.lines[2]
+    drawn = [xy for xy in segments.get_segments() if len(xy) and np.isfinite(xy).all()]
+    assert len(drawn) == 1
+    np.testing.assert_allclose(drawn[0][:, 0], [-1.9, -1.1])
+    caps = [x for line in bars.errorbar.lines[1] for x in line.get_xdata()]
+    assert sorted(x for x in caps if np.isfinite(x)) == pytest.approx([-1.9, -1.1])
+    (band,) = [patch for patch in ax.patches if patch not in list(bars)]
+    corners = band.get_patch_transform().transform(band.get_path().vertices)
+    np.testing.assert_allclose([corners[:, 0].min(), corners[:, 0].max()], [-0.25, 0.25])
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["one standard error"]
+    assert ax.get_title() == "t"
+    single = [{**arm, "difference_error": None} for arm in arms]
+    ax = plot_ablation(single, band=0.5, band_label="noise")
+    assert ax.containers[-1].errorbar is None  # one seed each: no error bars
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["noise"]
+    assert plot_ablation(single).get_legend() is None  # no band
+    with pytest.raises(ValueError, match="need the reference arm and at least one other"):
+        plot_ablation(arms[:1])
+    matplotlib.pyplot.close("all")

@@ -424,6 +424,18 @@ def test_time_steps_goes_on_until_min_seconds_of_wall_clock_time(monkeypatch):
         runtime.time_steps(lambda: None, min_seconds=-0.5)
 
 
+@pytest.mark.parametrize(("step", "steps"), [(1.0, 3), (0.0625, 8)])
+def test_time_steps_by_default_times_3_steps_and_half_a_second(monkeypatch, step, steps):
+    ticks = iter(range(100))
+    monkeypatch.setattr(
+        runtime,
+        "time",
+        types.SimpleNamespace(perf_counter=lambda: next(ticks) * step, process_time=float),
+    )
+    wall, _ = runtime.time_steps(lambda: None)
+    assert wall == [step] * steps
+
+
 def test_step_seconds_restores_the_policy_when_the_step_fails(keras, restore_policy):
     def make_step():
         raise RuntimeError("out of memory")

@@ -78,7 +78,8 @@ def code_sources(path):
 
 def code_without_magics(source):
     """A cell's code without its IPython lines (``%...``, ``!...``), for ``ast``."""
-    return "\n".join(line for line in source.splitlines() if line.lstrip()[:1] not in "%!")
+    lines = source.splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
 
 
 def update_colab_cells():

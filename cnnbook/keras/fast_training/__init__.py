@@ -55,6 +55,7 @@ from cnnbook.keras.fast_training.optimizer import FastSGD, Lookahead, Triangular
 from cnnbook.keras.fast_training.recipe import FastRecipe
 from cnnbook.keras.fast_training.training import (
     FastResult,
+    ablation_summary,
     compile_fast,
     recorded_runs,
     train_fast,
@@ -72,6 +73,7 @@ __all__ = [
     "PartialIdentity",
     "Scale",
     "TriangularSchedule",
+    "ablation_summary",
     "compile_fast",
     "fast_cnn",
     "gelu",

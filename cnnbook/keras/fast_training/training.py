@@ -2,8 +2,9 @@
 
 :func:`train_fast` trains :func:`~cnnbook.keras.fast_training.network.fast_cnn` with the
 whole recipe, :func:`compile_fast` compiles a model with its optimizer and loss,
-:func:`training_step` builds one of its steps to time, and
-:func:`recorded_runs` reads the runs measured on a GPU that chapter 9d plots.
+:func:`training_step` builds one of its steps to time,
+:func:`recorded_runs` reads the runs measured on a GPU that chapter 9d plots, and
+:func:`ablation_summary` averages an ablation's arms over their seeds.
 (:func:`cnnbook.runtime.data_parallel` runs it on several devices.)
 """
 
@@ -13,6 +14,7 @@ import dataclasses
 import functools
 import json
 import math
+import statistics
 import time
 from pathlib import Path
 
@@ -404,3 +406,56 @@ def recorded_runs(study=None, name="fast_training_h200"):
         raise FileNotFoundError(f"no recorded runs named {name!r} (looked for {path})")
     runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [run for run in runs if study is None or run["study"] == study]
+
+
+def ablation_summary(runs, level="tta2"):
+    """The arms of an ablation study, each averaged over its seeds, against the first.
+
+    Parameters
+    ----------
+    runs : list of dict
+        The runs of one ablation (``recorded_runs("ablation")``, or the rows that
+        ``benchmarks/bench_fast_training.py`` writes): ``label`` and ``accuracy``
+        per run, one run or more per label (one per seed). The first run's label is
+        the arm the others are compared with (the benchmark runs the whole recipe
+        first).
+    level : {"tta0", "tta1", "tta2"}, default "tta2"
+        The test-time augmentation level whose accuracy is compared.
+
+    Returns
+    -------
+    list of dict
+        One per arm, in the order of their first runs: ``label``, ``accuracies`` (one
+        per run, in order, fractions as the runs hold them), ``mean`` (their mean, a
+        fraction), ``error`` (one standard error of that mean over the runs: the
+        runs' standard deviation over the square root of their count, in points; None
+        for a single run), ``difference`` (points from the first arm's mean) and
+        ``difference_error`` (one standard error of the difference, in points: the
+        root of the sum of both arms' squared errors; None for the first arm, or where
+        either arm has a single run).
+    """
+    one_of(level, ("tta0", "tta1", "tta2"), "level")
+    if not runs:
+        raise ValueError("no runs to summarize")
+    accuracies = {}
+    for run in runs:
+        accuracies.setdefault(run["label"], []).append(run["accuracy"][level])
+    arms = []
+    for label, values in accuracies.items():
+        error = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
+        arms.append(
+            {
+                "label": label,
+                "accuracies": values,
+                "mean": statistics.mean(values),
+                "error": None if error is None else 100 * error,
+            }
+        )
+    first = arms[0]
+    for arm in arms:
+        arm["difference"] = 100 * (arm["mean"] - first["mean"])
+        both = (arm["error"], first["error"])
+        arm["difference_error"] = (
+            math.hypot(*both) if arm is not first and None not in both else None
+        )
+    return arms
