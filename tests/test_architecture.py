@@ -97,3 +97,98 @@ def test_plot_architecture_draws_one_block_per_layer(keras):
     ax = plot_architecture(trace(tutorial_model(keras)), (32, 32, 3))
     assert len(ax.patches) == 9  # the input and eight layers
     matplotlib.pyplot.close("all")
+
+
+def test_trace_rows_hold_exact_names_shapes_parameters_formulas_and_multiply_adds(keras):
+    from cnnbook.architecture import LayerInfo
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(9, 6, 2)),
+            keras.layers.Conv2D(3, (3, 2), name="conv_bias"),  # 7x5x3, 3*2*2 = 12 each
+            keras.layers.Conv2D(4, 1, use_bias=False, name="conv_plain"),  # 7x5x4, 3 each
+            keras.layers.BatchNormalization(center=False, name="norm"),
+            keras.layers.AveragePooling2D((2, 2), name="pool"),
+            keras.layers.ReLU(name="relu"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(5, use_bias=False, name="dense_plain"),
+            keras.layers.Dropout(0.5, name="drop"),
+            keras.layers.Dense(2, name="dense_bias"),
+        ]
+    )
+    assert trace(model) == [
+        LayerInfo("conv_bias", "Conv2D", (7, 5, 3), 39, "3*2*2*3 + 3", 7 * 5 * 36),
+        LayerInfo("conv_plain", "Conv2D", (7, 5, 4), 12, "1*1*3*4", 7 * 5 * 12),
+        LayerInfo("norm", "BatchNormalization", (7, 5, 4), 12, "3*4", 0),
+        LayerInfo("pool", "AveragePooling2D", (3, 2, 4), 0, "no weights", 0),
+        LayerInfo("relu", "ReLU", (3, 2, 4), 0, "no weights", 0),
+        LayerInfo("flat", "Flatten", (24,), 0, "no weights", 0),
+        LayerInfo("dense_plain", "Dense", (5,), 120, "24*5", 120),
+        LayerInfo("drop", "Dropout", (5,), 0, "no weights", 0),
+        LayerInfo("dense_bias", "Dense", (2,), 12, "5*2 + 2", 10),
+    ]
+
+
+def test_trace_of_global_pooling_and_same_shape_layers(keras):
+    from cnnbook.architecture import LayerInfo
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(5, 3, 6)),
+            keras.layers.Rescaling(1 / 255, name="rescale"),
+            keras.layers.BatchNormalization(name="norm"),
+            keras.layers.GlobalMaxPooling2D(name="gmp"),
+            keras.layers.Activation("relu", name="act"),
+        ]
+    )
+    assert trace(model) == [
+        LayerInfo("rescale", "Rescaling", (5, 3, 6), 0, "no weights", 0),
+        LayerInfo("norm", "BatchNormalization", (5, 3, 6), 24, "4*6", 0),
+        LayerInfo("gmp", "GlobalMaxPooling2D", (6,), 0, "no weights", 0),
+        LayerInfo("act", "Activation", (6,), 0, "no weights", 0),
+    ]
+
+
+def test_trace_defaults_when_a_config_leaves_out_pool_strides_or_batch_norm_switches(keras):
+    class Pool(keras.layers.MaxPooling2D):
+        def get_config(self):
+            return {**super().get_config(), "strides": None}  # strides default to the pool
+
+    class Norm(keras.layers.BatchNormalization):
+        def get_config(self):
+            config = super().get_config()
+            del config["scale"], config["center"]  # a learned scale and shift by default
+            return config
+
+    model = keras.Sequential([keras.Input(shape=(6, 9, 2)), Pool((2, 3)), Norm()])
+    rows = trace(model)
+    assert [row.output_shape for row in rows] == [(3, 3, 2), (3, 3, 2)]
+    assert [(row.parameters, row.formula) for row in rows] == [(0, "no weights"), (8, "4*2")]
+
+
+def test_format_table_text_has_aligned_columns_and_the_total(keras):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(4, 4, 1)),
+            keras.layers.Conv2D(2, 3, padding="same"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(50),
+        ]
+    )
+    assert format_table(trace(model)) == "\n".join(
+        [
+            "layer" + " " * 9 + "output shape" + " " * 6 + "parameters   formula",
+            "Conv2D" + " " * 8 + "(4, 4, 2)" + " " * 17 + "20   3*3*1*2 + 2",
+            "Flatten" + " " * 7 + "(32,)" + " " * 22 + "0   no weights",
+            "Dense" + " " * 9 + "(50,)" + " " * 18 + "1,650   32*50 + 50",
+            "total" + " " * 32 + "1,670",
+        ]
+    )
+
+
+def test_trace_error_lists_the_covered_layers(keras):
+    model = keras.Sequential([keras.Input(shape=(8, 8, 3)), keras.layers.DepthwiseConv2D(3)])
+    with pytest.raises(
+        ValueError, match=r"^trace\(\) covers Conv2D, MaxPooling2D, AveragePooling2D,"
+    ):
+        trace(model)

@@ -4,6 +4,7 @@
     python tools/mutation.py --part fast        # chapter 9d's fast recipe (Keras)
     python tools/mutation.py --part keras       # the Keras layers, models, training helpers
     python tools/mutation.py --part runtime     # cnnbook.runtime and cnnbook.datasets
+    python tools/mutation.py --part helpers     # gradient check, kernels, architecture
     python tools/mutation.py --max-children 1   # one test process at a time
     python tools/mutation.py --keep             # reuse the last run's results (only the
                                                 # mutants of changed functions run again)
@@ -22,10 +23,11 @@ real code (no test can tell them apart).
 Everything lives outside `.venv`: mutmut and cnnbook's test extra with TensorFlow go into
 `.venv-mutation` (built once, rebuilt when pyproject.toml or the pin changes), and the
 work folder is `_build/mutation/` (`_build/mutation-<part>/` for the other parts). `make
-mutation` runs the engine's, `make mutation-fast`, `make mutation-keras` and `make
-mutation-runtime` the others'; they are not part of `make test` (the engine's takes over
-an hour at half a core: benchmarks/mutation.md), a weekly workflow runs all four
-(.github/workflows/mutation.yml). Exits 1 when the score is below --fail-under.
+mutation` runs the engine's, `make mutation-fast`, `make mutation-keras`, `make
+mutation-runtime` and `make mutation-helpers` the others'; they are not part of `make
+test` (the engine's takes over an hour at half a core: benchmarks/mutation.md), a weekly
+workflow runs all five (.github/workflows/mutation.yml). Exits 1 when the score is below
+--fail-under.
 
 TensorFlow's thread pools do not survive a fork, and mutmut forks a process per mutant:
 so mutmut runs in its fork-server mode, and a conftest.py of the work folder imports
@@ -120,6 +122,20 @@ PARTS = {
             "test_import_tensorflow_lets_its_idle_threads_sleep_unless_told_otherwise",
             "tests/test_runtime.py::test_import_tensorflow_writes_nothing_to_stderr",
         ],
+    },
+    # The chapters' helpers: the gradient check, the example kernels and the architecture
+    # tables. (Not the plots: most of their mutants change a figure's sizes, fonts or
+    # colors, which the tests do not pin; benchmarks/mutation.md.)
+    "helpers": {
+        "sources": ["cnnbook/gradcheck.py", "cnnbook/kernels.py", "cnnbook/architecture.py"],
+        "tests": [
+            "tests/test_gradcheck.py",
+            "tests/test_nn.py",
+            "tests/test_kernels.py",
+            "tests/test_architecture.py",
+            "tests/test_models.py",
+        ],
+        "deselect": [],
     },
     # The pieces of chapter 9d's fast recipe in Keras (on TensorFlow here), against their
     # unit tests. Left out: the training loop (training.py) and the tests that train a
