@@ -1,6 +1,7 @@
 """cnnbook.runtime: budgets, the quiet TensorFlow import, the precision policy, and data
 parallelism on two virtual devices."""
 
+import itertools
 import json
 import os
 import re
@@ -337,13 +338,26 @@ def test_use_precision_passes_on_the_chapters_bfloat16_choice(monkeypatch, keras
     assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
 
 
+def fake_clocks(monkeypatch, wall, processor=None):
+    """Patch cnnbook.runtime's clocks: ``wall`` and ``processor`` are the successive
+    readings of ``time.perf_counter`` and ``time.process_time`` (the processor's clock
+    reads 0 when not given)."""
+    wall, processor = iter(wall), iter(processor or itertools.repeat(0.0))
+    clocks = types.SimpleNamespace(
+        perf_counter=lambda: next(wall), process_time=lambda: next(processor)
+    )
+    monkeypatch.setattr(runtime, "time", clocks)
+
+
+def ticks_of(seconds):
+    """A clock's readings that advance by ``seconds`` at each reading: 0, s, 2s, ..."""
+    return (tick * seconds for tick in itertools.count())
+
+
 def test_step_seconds_builds_the_step_under_the_policy_and_times_it(
     monkeypatch, keras, restore_policy
 ):
-    clock = iter([0.0, 0.5, 1.0, 1.2, 2.0, 2.9])  # steps of 0.5, 0.2 and 0.9 s
-    monkeypatch.setattr(
-        runtime, "time", types.SimpleNamespace(perf_counter=lambda: next(clock), process_time=float)
-    )
+    fake_clocks(monkeypatch, [0.0, 0.5, 1.0, 1.2, 2.0, 2.9])  # steps of 0.5, 0.2 and 0.9 s
     built_under, calls = [], []
 
     def make_step():
@@ -359,12 +373,7 @@ def test_step_seconds_builds_the_step_under_the_policy_and_times_it(
 def test_step_seconds_times_short_steps_until_min_seconds_have_passed(
     monkeypatch, keras, restore_policy
 ):
-    ticks = iter(range(100))  # each step takes 1/16 s on this clock (exact in binary)
-    monkeypatch.setattr(
-        runtime,
-        "time",
-        types.SimpleNamespace(perf_counter=lambda: next(ticks) / 16, process_time=float),
-    )
+    fake_clocks(monkeypatch, ticks_of(1 / 16))  # steps of 1/16 s (exact in binary)
     calls = []
 
     def make_step():
@@ -383,24 +392,18 @@ def test_step_seconds_times_short_steps_until_min_seconds_have_passed(
 def test_step_seconds_by_default_times_3_steps_and_half_a_second(
     monkeypatch, keras, restore_policy, step, steps
 ):
-    ticks = iter(range(100))
-    monkeypatch.setattr(
-        runtime,
-        "time",
-        types.SimpleNamespace(perf_counter=lambda: next(ticks) * step, process_time=float),
-    )
+    fake_clocks(monkeypatch, ticks_of(step))
     calls = []
     runtime.step_seconds(lambda: lambda: calls.append(1), "float32")
     assert len(calls) == 1 + steps  # 3 steps, or as many as half a second takes
 
 
 def test_time_steps_returns_each_calls_wall_and_processor_seconds(monkeypatch):
-    wall = iter([0.0, 0.25, 1.0, 1.5, 2.0, 2.125])  # steps of 0.25, 0.5 and 0.125 s
-    processor = iter([0.0, 0.5, 1.0, 2.0, 3.0, 3.25])  # on two cores: twice as much
-    clocks = types.SimpleNamespace(
-        perf_counter=lambda: next(wall), process_time=lambda: next(processor)
+    fake_clocks(
+        monkeypatch,
+        wall=[0.0, 0.25, 1.0, 1.5, 2.0, 2.125],  # steps of 0.25, 0.5 and 0.125 s
+        processor=[0.0, 0.5, 1.0, 2.0, 3.0, 3.25],  # on two cores: twice as much
     )
-    monkeypatch.setattr(runtime, "time", clocks)
     calls = []
     assert runtime.time_steps(lambda: calls.append(1), repeats=3, min_seconds=0) == (
         [0.25, 0.5, 0.125],
@@ -410,12 +413,7 @@ def test_time_steps_returns_each_calls_wall_and_processor_seconds(monkeypatch):
 
 
 def test_time_steps_goes_on_until_min_seconds_of_wall_clock_time(monkeypatch):
-    ticks = iter(range(100))
-    monkeypatch.setattr(
-        runtime,
-        "time",
-        types.SimpleNamespace(perf_counter=lambda: next(ticks) / 4, process_time=float),
-    )
+    fake_clocks(monkeypatch, ticks_of(1 / 4))
     wall, processor = runtime.time_steps(lambda: None, repeats=1, min_seconds=1)
     assert wall == [0.25] * 4 and processor == [0.0] * 4
     with pytest.raises(ValueError, match="^repeats must be a positive int"):
@@ -426,12 +424,7 @@ def test_time_steps_goes_on_until_min_seconds_of_wall_clock_time(monkeypatch):
 
 @pytest.mark.parametrize(("step", "steps"), [(1.0, 3), (0.0625, 8)])
 def test_time_steps_by_default_times_3_steps_and_half_a_second(monkeypatch, step, steps):
-    ticks = iter(range(100))
-    monkeypatch.setattr(
-        runtime,
-        "time",
-        types.SimpleNamespace(perf_counter=lambda: next(ticks) * step, process_time=float),
-    )
+    fake_clocks(monkeypatch, ticks_of(step))
     wall, _ = runtime.time_steps(lambda: None)
     assert wall == [step] * steps
 
