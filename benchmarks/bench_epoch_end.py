@@ -21,7 +21,6 @@ the difference in wall-clock time is the waiting.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import sys
@@ -30,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_precision import chapter_10_images  # noqa: E402
-from timing import cpu_name, run_child  # noqa: E402
+from bench_precision import chapter_10_network  # noqa: E402
+from timing import cpu_name, run_child, tensorflow_children  # noqa: E402
 
 WAYS = ("keras", "cnnbook")
 
@@ -51,7 +50,7 @@ def train(way, images, epochs):
     x = rng.random((images, 32, 32, 3), dtype=np.float32)
     y = rng.integers(0, 10, images)
     keras.utils.set_random_seed(0)
-    model, _, _ = chapter_10_images(keras, 64, rng)  # the network chapter 10 trains
+    model = chapter_10_network(keras)  # the network chapter 10 trains
     epochs_seen = []
 
     class EpochTimes(keras.callbacks.Callback):
@@ -87,8 +86,7 @@ def main():
         print(json.dumps(train(arguments.way, arguments.images, arguments.epochs)))
         return
 
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    versions = {name: importlib.metadata.version(name) for name in ("tensorflow", "keras")}
+    env, versions = tensorflow_children()
     print(
         f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}; {cpu_name()}, "
         f"{os.cpu_count()} cores; {arguments.images:,} images, batch 64, "

@@ -2,6 +2,7 @@
 normalization and with cnnbook's fused ones, and with the whitening layer frozen.
 
     python benchmarks/bench_fast_kernels.py [--steps 6] [--precision mixed_bfloat16] [--json PATH]
+    python benchmarks/bench_fast_kernels.py --batch-size 16 --steps 1   # a quick try
 
 On two CPU cores the arithmetic of a step of ``fast_cnn`` (batch 1,024) is mostly its
 convolutions, but its element-wise layers cost more than their arithmetic: TensorFlow
@@ -23,7 +24,6 @@ the other, in order, so the ratios are to the first one measured in the same run
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import sys
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing import cpu_name, run_child  # noqa: E402
+from timing import cpu_name, run_child, tensorflow_children  # noqa: E402
 
 VARIANTS = {
     "keras": "Keras's GELU and batch normalization",
@@ -41,10 +41,9 @@ VARIANTS = {
 }
 
 
-def time_variant(variant, steps, precision):
+def time_variant(variant, steps, precision, batch_size=1024):
     """Median wall-clock seconds of one training step of the ``variant``'s network, after
     one that compiles (:func:`cnnbook.runtime.step_seconds`)."""
-    import numpy as np
     from bench_precision import chapter_09d
 
     import cnnbook
@@ -55,7 +54,7 @@ def time_variant(variant, steps, precision):
 
     def make_step():
         keras.utils.set_random_seed(0)
-        step = chapter_09d(keras, 1024, np.random.default_rng(0))
+        step = chapter_09d(keras, batch_size)
         model = step.trainer.layers[-1]
         for layer in model.layers:
             if variant == "keras" and isinstance(layer, keras.layers.Activation):
@@ -73,6 +72,7 @@ def time_variant(variant, steps, precision):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=6, help="timed steps per variant")
+    parser.add_argument("--batch-size", type=int, default=1024, help="chapter 9d's: 1,024")
     parser.add_argument(
         "--precision",
         choices=["float32", "mixed_bfloat16"],
@@ -83,26 +83,31 @@ def main():
     parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)  # a child
     arguments = parser.parse_args()
     if arguments.variant:
-        print(json.dumps(time_variant(arguments.variant, arguments.steps, arguments.precision)))
+        timed = time_variant(
+            arguments.variant, arguments.steps, arguments.precision, arguments.batch_size
+        )
+        print(json.dumps(timed))
         return
 
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    versions = {name: importlib.metadata.version(name) for name in ("tensorflow", "keras")}
+    env, versions = tensorflow_children()
     print(
         f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}; {cpu_name()}, "
-        f"{os.cpu_count()} cores; chapter 9d's step at batch 1,024, {arguments.precision}, "
-        f"median of {arguments.steps} steps"
+        f"{os.cpu_count()} cores; chapter 9d's step at batch {arguments.batch_size:,}, "
+        f"{arguments.precision}, median of {arguments.steps} steps"
     )
     results = []
     for variant, description in VARIANTS.items():
         child = ["--variant", variant, "--steps", str(arguments.steps)]
+        child += ["--batch-size", str(arguments.batch_size)]
         result = run_child(__file__, [*child, "--precision", arguments.precision], env)
         result["ratio"] = result["wall"] / (results[0]["wall"] if results else result["wall"])
         results.append(result)
         print(f"{description:<48} {result['wall']:6.3f} s  {result['ratio']:5.2f}")
     if arguments.json:
         table = {"cpu": cpu_name(), "cores": os.cpu_count(), **versions}
-        table.update(precision=arguments.precision, results=results)
+        table.update(
+            precision=arguments.precision, batch_size=arguments.batch_size, results=results
+        )
         arguments.json.write_text(json.dumps(table, indent=1) + "\n")
 
 

@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import os
 import statistics
 import sys
 import time
 
-from timing import cpu_name, run_child
+from timing import cpu_name, run_child, tensorflow_children
 
 POLICIES = ["float32", "mixed_float16", "mixed_bfloat16"]
 CHAPTER_POLICIES = ["float32", "mixed_bfloat16"]
@@ -182,10 +181,15 @@ def chapter_10_waves(keras, batch_size):
     return random_batch_step(model, batch_size)
 
 
-def chapter_10_images(keras, batch_size):
+def chapter_10_network(keras):
     """Chapter 10's CIFAR-10 network with its default settings (2x2 pools, 3x3 kernels,
-    32 and 64 filters)."""
-    return random_batch_step(_two_convolutions(keras, first_kernel=3), batch_size)
+    32 and 64 filters), compiled."""
+    return _two_convolutions(keras, first_kernel=3)
+
+
+def chapter_10_images(keras, batch_size):
+    """Chapter 10's CIFAR-10 network (:func:`chapter_10_network`)."""
+    return random_batch_step(chapter_10_network(keras), batch_size)
 
 
 def chapter_11(keras, batch_size):
@@ -270,8 +274,7 @@ def compare_chapters(names, steps, min_seconds, json_path=None):
     from cnnbook.runtime import cpu_has_bfloat16
 
     keys = chosen_chapters(names)
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    versions = {name: importlib.metadata.version(name) for name in ("tensorflow", "keras")}
+    env, versions = tensorflow_children()
     native = cpu_has_bfloat16()
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; cpu_has_bfloat16(): {native}")
     print(

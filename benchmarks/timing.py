@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -57,6 +59,14 @@ def cpu_name():
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def tensorflow_children():
+    """``(env, versions)``: the environment for children that run Keras on TensorFlow,
+    and the versions of TensorFlow and Keras they run (``{"tensorflow": ..., "keras": ...}``)."""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    versions = {name: importlib.metadata.version(name) for name in ("tensorflow", "keras")}
+    return env, versions
 
 
 def run_child(script, arguments, env=None):

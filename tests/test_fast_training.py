@@ -167,6 +167,17 @@ def test_gelu_gradient_is_the_derivative_of_kerass_gelu():
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def assert_same_outputs(ours, theirs, inputs, trainings=(True, False), **arguments):
+    """Two layers give the same outputs on ``inputs`` (to 1e-5), in training and not."""
+    for training in trainings:
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(ours(inputs, training=training, **arguments)),
+            keras.ops.convert_to_numpy(theirs(inputs, training=training, **arguments)),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+
+
 def batch_norms(**options):
     """fast's BatchNorm and Keras's, built alike with equal, non-trivial weights."""
     layers = [fast.BatchNorm(**options), keras.layers.BatchNormalization(**options)]
@@ -270,13 +281,7 @@ def test_batch_norm_trains_as_kerass(options, spread):
         layer(inputs, training=True)
     for a, b in zip(ours.weights, theirs.weights):  # the moving statistics
         np.testing.assert_allclose(np.asarray(a.value), np.asarray(b.value), rtol=1e-5)
-    for training in (True, False):
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(ours(inputs, training=training)),
-            keras.ops.convert_to_numpy(theirs(inputs, training=training)),
-            rtol=1e-5,
-            atol=1e-5,
-        )
+    assert_same_outputs(ours, theirs, inputs)
 
 
 @pytest.mark.skipif(backend() != "tensorflow", reason="the fused kernels are TensorFlow's")
@@ -341,12 +346,7 @@ def test_batch_norm_with_renorm_is_kerass():
         pytest.skip("this Keras has no batch renormalization")
     ours, theirs = fast.BatchNorm(renorm=True), keras.layers.BatchNormalization(renorm=True)
     inputs = (3 * np.random.default_rng(6).normal(size=(8, 6, 6, 5)) + 2).astype("float32")
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(ours(inputs, training=True)),
-        keras.ops.convert_to_numpy(theirs(inputs, training=True)),
-        rtol=1e-5,
-        atol=1e-5,
-    )
+    assert_same_outputs(ours, theirs, inputs, trainings=(True,))
     plain = keras.ops.convert_to_numpy(keras.layers.BatchNormalization()(inputs, training=True))
     assert not np.allclose(keras.ops.convert_to_numpy(ours(inputs, training=True)), plain)
 
@@ -356,22 +356,11 @@ def test_batch_norm_off_the_fused_path_is_kerass(shape, axis):
     # 2-D inputs, or channels on axis 1: not the fused kernel's case, Keras's layer runs.
     ours, theirs = fast.BatchNorm(axis=axis), keras.layers.BatchNormalization(axis=axis)
     inputs = (3 * np.random.default_rng(6).normal(size=shape) + 2).astype("float32")
-    for training in (True, False):
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(ours(inputs, training=training)),
-            keras.ops.convert_to_numpy(theirs(inputs, training=training)),
-            rtol=1e-5,
-            atol=1e-5,
-        )
+    assert_same_outputs(ours, theirs, inputs)
     # With a mask, the statistics of the positions it keeps (never the fused kernel).
     mask = np.arange(shape[0]) % 3 > 0
     mask = np.broadcast_to(mask.reshape(-1, *[1] * (len(shape) - 2)), inputs.shape[:-1])
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(ours(inputs, training=True, mask=mask)),
-        keras.ops.convert_to_numpy(theirs(inputs, training=True, mask=mask)),
-        rtol=1e-5,
-        atol=1e-5,
-    )
+    assert_same_outputs(ours, theirs, inputs, trainings=(True,), mask=mask)
     # In training, every channel comes out with mean 0.
     trained = keras.ops.convert_to_numpy(ours(inputs, training=True))
     others = tuple(i for i in range(len(shape)) if i != axis % len(shape))
