@@ -11,7 +11,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 .DEFAULT_GOAL := book
 .PHONY: help install book test test-gpu test-colab test-backends test-backends-jax \
 	test-backends-torch test-precision test-precision-all test-gpu-rehearsal test-newest gpu-bundle lint unit notebooks-smoke book-strict browser notebooks colab-cells \
-	bench mutation mutation-fast mutation-keras mutation-runtime mutation-helpers release pdf clean
+	bench mutation mutation-fast mutation-keras mutation-runtime mutation-helpers mutation-plots release pdf clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -154,6 +154,10 @@ mutation-runtime:  ## mutation score of cnnbook.runtime and cnnbook.datasets
 # And for the chapters' helpers: gradient check, example kernels, architecture tables.
 mutation-helpers:  ## mutation score of cnnbook's gradient check, example kernels and architecture tables
 	$(PYTHON) tools/mutation.py --part helpers
+
+# And for the book's figures: what each plot draws, not its sizes, fonts or colors.
+mutation-plots:  ## mutation score of cnnbook.plots, the book's figures
+	$(PYTHON) tools/mutation.py --part plots
 
 pdf: $(STAMP)  ## the whole book as one PDF (_build/pdf/cnnbook.pdf), printed by Chromium
 	bash tools/ensure_chromium.sh
