@@ -417,25 +417,27 @@ def plot_ablation(arms, band=None, band_label="one standard error", title=None, 
         _, ax = plt.subplots(figsize=(7, 3))
     shown = arms[1:][::-1]  # the first arm compared at the top
     differences = [arm["difference"] for arm in shown]
-    errors = [arm["difference_error"] for arm in shown]
+    # NaN draws no error bar where an arm has no error (0 would draw its caps).
+    errors = [
+        np.nan if arm["difference_error"] is None else arm["difference_error"] for arm in shown
+    ]
+    if np.all(np.isnan(errors)):
+        errors = None
     if band is not None:
         ax.axvspan(-band, band, color="0.88", label=band_label)
     ax.barh(
         [arm["label"] for arm in shown],
         differences,
         color=["C3" if d < 0 else "C2" for d in differences],
-        # NaN draws no error bar (0 would draw its caps)
-        xerr=None
-        if all(e is None for e in errors)
-        else [np.nan if e is None else e for e in errors],
+        xerr=errors,
         capsize=3,
     )
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("points")
     if title:
         ax.set_title(title)
-    if band is not None:
-        ax.legend(loc="lower left", fontsize=8)
+    if band is not None:  # beside the axes, where no bar can be under it
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     return ax
 
 

@@ -417,6 +417,9 @@ def test_ablation_bars_differences_with_error_bars_where_there_are_seeds():
     corners = band.get_patch_transform().transform(band.get_path().vertices)
     np.testing.assert_allclose([corners[:, 0].min(), corners[:, 0].max()], [-0.25, 0.25])
     assert legend(ax) == ["one standard error"]
+    # The legend stands beside the axes: it hides no bar, whatever their lengths.
+    ax.figure.canvas.draw()
+    assert ax.get_legend().get_window_extent().x0 > ax.get_window_extent().x1
     assert ax.get_title() == "t" and ax.get_xlabel() == "points"
     zero = [line for line in ax.get_lines() if list(line.get_xdata()) == [0, 0]]
     assert len(zero) == 1 and list(zero[0].get_ydata()) == [0, 1]  # the reference's line
