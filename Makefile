@@ -117,7 +117,8 @@ test-gpu: $(STAMP)  ## every notebook in full mode under nbval, on an NVIDIA GPU
 	$(BIN)/python -m pip install $(PIP_FLAGS) "$(GPU_PACKAGE_$(KERAS_BACKEND))"
 	KERAS_BACKEND=$(KERAS_BACKEND) $(BIN)/python tools/booktools.py check-gpu \
 	  $(if $(filter 1,$(ALLOW_CPU)),--allow-cpu)
-	mkdir -p _build && cat nbval_sanitize.cfg nbval_sanitize_device.cfg > _build/nbval_sanitize_gpu.cfg
+	mkdir -p _build && cat nbval_sanitize.cfg nbval_sanitize_device.cfg \
+	  $(if $(filter torch,$(KERAS_BACKEND)),nbval_sanitize_torch.cfg) > _build/nbval_sanitize_gpu.cfg
 	KERAS_BACKEND=$(KERAS_BACKEND) $(BIN)/python -m pytest book --nbval --nbval-current-env \
 	  --nbval-cell-timeout=7200 --nbval-sanitize-with _build/nbval_sanitize_gpu.cfg -p no:xdist
 

@@ -42,8 +42,8 @@ VARIANTS = {
 
 
 def time_variant(variant, steps, precision, batch_size=1024):
-    """Median wall-clock seconds of one training step of the ``variant``'s network, after
-    one that compiles (:func:`cnnbook.runtime.step_seconds`)."""
+    """Median wall-clock seconds of one training step of the ``variant``'s network on
+    ``batch_size`` images, after one that compiles (:func:`cnnbook.runtime.step_seconds`)."""
     from bench_precision import chapter_09d
 
     import cnnbook

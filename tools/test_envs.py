@@ -20,9 +20,11 @@ with Keras calls ``use_precision()``; the others compute in float32 on a GPU too
 (``precision --all`` adds the other pairs; PRECISION_RUNS says why `make test` runs these);
 outputs compared with nbval_sanitize.cfg plus nbval_sanitize_device.cfg (the
 device-and-precision line). Then
-the 16-bit tests of the Keras pieces (tests/test_mixed_precision.py) and the optimizers'
-step-by-step comparison with Keras (tests/test_optimizers.py) on PyTorch, in `.venv-torch`:
-`make unit` runs them on TensorFlow and JAX.
+the 16-bit tests of the Keras pieces (tests/test_mixed_precision.py), the optimizers'
+step-by-step comparison with Keras (tests/test_optimizers.py) and where Keras computes
+otherwise on PyTorch (tests/test_backend_differences.py) on PyTorch, in `.venv-torch`:
+`make unit` runs them on TensorFlow and JAX. `backend torch` compares outputs with
+nbval_sanitize.cfg plus nbval_sanitize_torch.cfg (that one difference's line).
 
 The newest releases (`newest`, weekly in .github/workflows/newest.yml): `.venv-newest` on
 the newest Python here that they support (3.13, then 3.12), with the newest Keras,
@@ -243,8 +245,9 @@ def combined_sanitize_file(files=SANITIZE):
     return combined
 
 
-#: Unit tests with cases per Keras backend whose PyTorch cases `precision` runs.
-TORCH_TESTS = ["test_mixed_precision.py", "test_optimizers.py"]
+#: Unit tests with cases per Keras backend whose PyTorch cases `precision` runs (the last:
+#: where Keras computes otherwise on PyTorch, as the book says).
+TORCH_TESTS = ["test_mixed_precision.py", "test_optimizers.py", "test_backend_differences.py"]
 
 
 def precision_notebooks():
@@ -295,7 +298,11 @@ def precision(every_pair=False):
         notebooks(python, environment, sanitize, paths)
     # `make unit` runs these on TensorFlow and JAX, in both policies; their PyTorch cases
     # skip there.
-    print("the Keras pieces in 16 bits, and the optimizers against Keras, on PyTorch", flush=True)
+    print(
+        "the Keras pieces in 16 bits, the optimizers against Keras, and where Keras differs, "
+        "on PyTorch",
+        flush=True,
+    )
     tests = [ROOT / "tests" / name for name in TORCH_TESTS]
     run(
         [backend_environment("torch"), "-m", "pytest", *tests, "-k", "torch", "-p", "no:xdist"],
