@@ -203,7 +203,7 @@ def main():
         result = fast_training.train_fast(x, y, recipe, seed=seed, log=None)
         evaluated = time.perf_counter()
         accuracy = {
-            f"tta{level}": result.accuracy(x_eval, y_eval, tta_level=level) for level in (0, 1, 2)
+            f"tta{level}": value for level, value in result.accuracies(x_eval, y_eval).items()
         }
         row = {
             "study": study,
