@@ -1007,7 +1007,13 @@ def test_recorded_runs_ship_with_the_package():
         chosen = fast.recorded_runs(study)
         assert chosen and all(run["study"] == study for run in chosen)
     assert sum(len(fast.recorded_runs(study)) for study in studies) == len(runs)
-    assert fast.recorded_runs("ablation")[0]["label"] == "whole recipe"
+    ablation = fast.recorded_runs("ablation")
+    assert ablation[0]["label"] == "whole recipe"
+    seeds = {}
+    for run in ablation:
+        seeds.setdefault(run["label"], []).append(run["seed"])
+    assert len(seeds) == 8 and all(sorted(s) == [0, 1, 2] for s in seeds.values())  # chapter 9d
+    assert fast.recorded_runs("grid")[0]["label"] == "64-256-256, 9.9 epochs"
     assert all(0.85 < run["accuracy"]["tta2"] < 0.95 for run in runs)
     with pytest.raises(FileNotFoundError, match="'nothing'"):
         fast.recorded_runs(name="nothing")

@@ -386,9 +386,13 @@ def recorded_runs(study=None, name="fast_training_h200"):
 
     ``fast_training_h200``: on one NVIDIA H200 with Keras 3.15 on JAX; the ``record``
     study in bfloat16 and in float32, the ``grid`` and ``ablation`` studies in
-    bfloat16. Each run is a dict as the benchmark writes it (``study``, ``label``,
-    ``seed``, ``measured_on``, ``train_seconds``, ``accuracy`` per test-time
-    augmentation level ``tta0``/``tta1``/``tta2``, ``device``, ``precision``, ...).
+    bfloat16. The ``record`` and ``grid`` runs were made with the first version of the
+    recipe (the host pipeline, and a ``FastSGD`` that kept Keras's velocity); the
+    grid's first run is that version's whole recipe on the grid's split. The
+    ``ablation`` runs, 3 seeds per arm, were made with the version of 2026-12-01.
+    Each run is a dict as the benchmark writes it (``study``, ``label``, ``seed``,
+    ``measured_on``, ``train_seconds``, ``accuracy`` per test-time augmentation level
+    ``tta0``/``tta1``/``tta2``, ``device``, ``precision``, ...).
 
     Parameters
     ----------
