@@ -134,10 +134,9 @@ def airbench_epochs(script, torch_python, x_train, y_train, x_test, y_test, epoc
 
 def cnnbook_epochs(x_train, y_train, epochs, precision="float32"):
     """Seconds of each epoch of cnnbook's recipe (in ``precision``, this process)."""
-    import cnnbook
+    from cnnbook.runtime import apply_policy
 
-    keras = cnnbook.import_keras()
-    keras.mixed_precision.set_global_policy(precision)
+    apply_policy(precision)  # imports Keras
     from cnnbook.keras import fast_training as fast
 
     recipe = fast.FastRecipe(epochs=epochs)

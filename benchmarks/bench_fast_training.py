@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from timing import cpu_name  # noqa: E402
 
 from cnnbook.datasets import load_cifar10  # noqa: E402
-from cnnbook.runtime import backend, precision, visible_gpus  # noqa: E402
+from cnnbook.runtime import apply_policy, backend, precision, visible_gpus  # noqa: E402
 
 FULL = (64, 256, 256)
 
@@ -165,7 +165,7 @@ def main():
     started = time.perf_counter()
     gpus = visible_gpus()
     policy = args.precision or precision(gpus)
-    keras.mixed_precision.set_global_policy(policy)
+    apply_policy(policy)
     device = gpus[0][0] if gpus else f"CPU ({cpu_name()}, {os.cpu_count()} cores)"
     print(f"Keras {keras.__version__} on {backend()}, {device}, {policy}", flush=True)
 

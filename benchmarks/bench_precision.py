@@ -55,7 +55,7 @@ def time_policy(policy, steps, batch_size):
     import cnnbook
 
     keras = cnnbook.import_keras()
-    keras.mixed_precision.set_global_policy(policy)
+    cnnbook.runtime.apply_policy(policy)
     layers = keras.layers
     model = keras.Sequential(
         [
@@ -237,7 +237,7 @@ def time_chapter(key, policy, steps, min_seconds):
     from cnnbook.runtime import time_steps
 
     keras = cnnbook.import_keras()
-    keras.mixed_precision.set_global_policy(policy)
+    cnnbook.runtime.apply_policy(policy)
     keras.utils.set_random_seed(0)
     _, _, batch_size, build = CHAPTERS[key]
     step = build(keras, batch_size)

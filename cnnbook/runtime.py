@@ -36,6 +36,7 @@ import warnings
 from cnnbook._arguments import one_of, positive_int, real_in
 
 __all__ = [
+    "apply_policy",
     "backend",
     "bfloat16_is_faster",
     "budget",
@@ -44,6 +45,7 @@ __all__ = [
     "data_parallel",
     "describe_device",
     "expect_accuracy",
+    "full_float32_products",
     "import_keras",
     "import_tensorflow",
     "precision",
@@ -222,6 +224,10 @@ def import_keras():
     ("Explicitly requested dtype int64 requested in ShapeDtypeStruct is not available").
     Class labels fit in int32, so nothing is lost.
 
+    On every backend, float32 matrix products and convolutions are computed in full
+    float32 while Keras's policy is ``"float32"`` (:func:`full_float32_products`): a GPU
+    would otherwise round their operands to TensorFloat-32.
+
     Returns
     -------
     module
@@ -243,7 +249,66 @@ def import_keras():
             f"KERAS_BACKEND={backend()!r}: set KERAS_BACKEND before the first `import keras` "
             "(restart the kernel)"
         )
+    full_float32_products(keras.mixed_precision.global_policy().name == "float32")
     return keras
+
+
+def full_float32_products(full=True):
+    """Compute float32 matrix products and convolutions in float32, or as the backend likes.
+
+    NVIDIA GPUs since Ampere (A100, RTX 30 series, H100, H200 and later) multiply float32
+    matrices fastest in TensorFloat-32 (TF32): the operands rounded to 10 bits of
+    mantissa, as in float16 (float32 keeps 23), the products summed in float32.
+    TensorFlow and JAX do this by default for every float32 matrix product and
+    convolution, PyTorch for its convolutions; a CPU never does. The results then differ
+    from float32's by about 1e-3 of their size: on an H200, chapter 7's checks that its
+    NumPy network computes what Keras computes, to 1e-6, failed. So float32 means float32
+    here: :func:`import_keras` and :func:`apply_policy` call this with ``full=True``
+    under the ``"float32"`` policy, and with ``full=False`` (the backend's default) under
+    a mixed policy, whose products are 16-bit anyway and whose speed on a GPU was
+    measured with that default. Nothing changes on a CPU.
+
+    Parameters
+    ----------
+    full : bool, default True
+        True: float32 products in float32 on every device. False: each backend's
+        default (TF32 on TensorFlow and JAX, on PyTorch for convolutions only).
+    """
+    if not isinstance(full, bool):
+        raise TypeError(f"full must be True or False. Received: full={full!r}")
+    name = backend()
+    if name == "tensorflow":
+        import_tensorflow().config.experimental.enable_tensor_float_32_execution(not full)
+    elif name == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "float32" if full else None)
+    else:
+        import torch
+
+        torch.backends.cudnn.allow_tf32 = not full
+        torch.backends.cuda.matmul.allow_tf32 = False  # PyTorch's default either way
+
+
+def apply_policy(policy):
+    """Set Keras's global precision policy, and the float32 arithmetic that goes with it.
+
+    Under ``"float32"``, float32 products are computed in float32 on every device; under
+    a mixed policy, as the backend computes them by default (:func:`full_float32_products`).
+
+    Parameters
+    ----------
+    policy : {"float32", "mixed_float16", "mixed_bfloat16"}
+
+    Returns
+    -------
+    str
+        ``policy``.
+    """
+    one_of(policy, POLICIES, "policy")
+    import_keras().mixed_precision.set_global_policy(policy)
+    full_float32_products(policy == "float32")
+    return policy
 
 
 def without_autotuning(dataset):
@@ -619,7 +684,8 @@ def precision(gpus=None, cpu_bfloat16=False, log=print):
 
 
 def use_precision(cpu_bfloat16=False, log=print):
-    """Set Keras's global precision policy to :func:`precision`, and return it.
+    """Set Keras's global precision policy to :func:`precision` (:func:`apply_policy`),
+    and return it.
 
     Every chapter that trains with Keras calls this before it builds the model it trains
     (chapter 10 once for each of its two networks), so that a GPU computes in 16 bits
@@ -641,9 +707,7 @@ def use_precision(cpu_bfloat16=False, log=print):
     str
         The policy now in force, e.g. ``"float32"``.
     """
-    policy = precision(cpu_bfloat16=cpu_bfloat16, log=log)
-    import_keras().mixed_precision.set_global_policy(policy)
-    return policy
+    return apply_policy(precision(cpu_bfloat16=cpu_bfloat16, log=log))
 
 
 def _capability(text):

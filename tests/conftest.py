@@ -38,10 +38,14 @@ def keras(tf):
 
 @pytest.fixture
 def restore_policy(keras):
-    """Keras's global precision policy, put back after the test as it was before."""
+    """Keras's global precision policy, and the float32 products that go with it, put
+    back after the test as they were before."""
+    from cnnbook.runtime import full_float32_products
+
     saved = keras.mixed_precision.global_policy()
     yield
     keras.mixed_precision.set_global_policy(saved)
+    full_float32_products(saved.name == "float32")
 
 
 @pytest.fixture

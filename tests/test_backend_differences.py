@@ -1,4 +1,4 @@
-"""Where Keras itself computes otherwise on one backend, and the book says so.
+"""Where Keras itself computes otherwise on one backend, and the book says so or undoes it.
 
 Each check runs Keras in a fresh Python under each backend (conftest's
 ``run_under_backend``; the PyTorch cases skip where PyTorch is not installed, and
@@ -42,3 +42,46 @@ def test_average_pooling_with_more_padding_after_the_map_on_each_backend(
         ours = cnnbook.avg_pool2d(FEATURE_MAP, 3, 2, "same").ravel()
         np.testing.assert_allclose(means, ours, rtol=1e-6)
         np.testing.assert_allclose(ours, [19 / 9, 15 / 6, 17 / 6, 19 / 4], rtol=1e-6)
+
+
+#: What each backend does with float32 products on a GPU since Ampere, read from its own
+#: settings (these machines have no GPU): True where they stay float32.
+FLOAT32_PRODUCTS = """
+import json
+import cnnbook
+from cnnbook.runtime import apply_policy, backend
+
+keras = cnnbook.import_keras()
+
+
+def full():
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        return not tf.config.experimental.tensor_float_32_execution_enabled()
+    if backend() == "jax":
+        import jax
+
+        return jax.config.jax_default_matmul_precision == "float32"
+    import torch
+
+    return not (torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32)
+
+
+states = [full()]
+apply_policy("mixed_bfloat16")
+states.append(full())
+keras = cnnbook.import_keras()  # again, as each cnnbook module does: the policy holds
+states.append(full())
+apply_policy("float32")
+states.append(full())
+print(json.dumps(states))
+"""
+
+
+def test_float32_products_stay_float32_under_the_float32_policy(backend, run_under_backend):
+    """TensorFlow and JAX round float32 products to TensorFloat-32 on recent NVIDIA GPUs
+    by default, PyTorch its convolutions (chapter 7's checks to 1e-6 failed on an H200):
+    cnnbook turns that off under the float32 policy and leaves it under a mixed one."""
+    output = run_under_backend(backend, FLOAT32_PRODUCTS)
+    assert json.loads(output.splitlines()[-1]) == [True, False, False, True]

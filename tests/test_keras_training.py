@@ -262,6 +262,24 @@ def test_warmup_cosine_schedule_defaults_and_shortest(tf):
     assert half._learning_rate.warmup_steps == 25
 
 
+def test_schedule_values_checks_its_arguments(tf):
+    from cnnbook.keras.training import schedule_values, warmup_cosine_schedule
+
+    schedule = warmup_cosine_schedule(0.2, total_steps=10)
+    assert schedule_values(schedule, 1).tolist() == [0.0]  # the fewest steps
+    assert schedule_values(schedule, [0]).tolist() == [0.0]  # the first step
+    with pytest.raises(TypeError, match="^schedule must be callable.*Received: schedule=0.1$"):
+        schedule_values(0.1, 10)
+    for count in (0, -3, True, 2.0):
+        message = f"^steps must be a positive int. Received: steps={count}$"
+        with pytest.raises(ValueError, match=message):
+            schedule_values(schedule, count)
+    for steps in (np.zeros(0, int), [2, -1], [0.0, 1.0], [[0, 1]]):
+        message = "^steps must be a positive int or a non-empty 1-D array of ints >= 0"
+        with pytest.raises(ValueError, match=message):
+            schedule_values(schedule, steps)
+
+
 def test_predict_with_flip_reads_a_pydataset_too(tf, rng, monkeypatch):
     import keras
 

@@ -438,3 +438,36 @@ def test_adam_and_adamw_default_arguments():
     weights = [np.ones(2)]
     AdamW().apply(weights, [np.zeros(2)])  # only the decay: 1 - 0.001 * 0.004
     np.testing.assert_allclose(weights[0], 1 - 0.001 * 0.004, rtol=1e-12)
+
+
+# Runs in a fresh Python under each backend (conftest's run_under_backend): each backend
+# takes its own path through cnnbook.keras.training.schedule_values.
+SCHEDULE_VALUES_CHECK = """
+import numpy as np
+import cnnbook
+from cnnbook.keras.fast_training import TriangularSchedule
+from cnnbook.keras.training import schedule_values, warmup_cosine_schedule
+
+keras = cnnbook.import_keras()
+for schedule in (warmup_cosine_schedule(0.2, total_steps=24), TriangularSchedule(0.2, 24)):
+    per_step = np.array([float(schedule(step)) for step in range(30)])  # past the end too
+    values = schedule_values(schedule, 30)
+    assert values.dtype == np.float64 and values.shape == (30,), (values.dtype, values.shape)
+    np.testing.assert_allclose(values, per_step, rtol=1e-6, atol=1e-7)
+    chosen = np.array([27, 0, 9, 9, 23, 3])  # any order, repeated, past the end
+    values = schedule_values(schedule, chosen)
+    np.testing.assert_allclose(values, per_step[chosen], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(schedule_values(schedule, [5]), per_step[[5]], rtol=1e-6)
+calls = []
+def counted(step):
+    calls.append(step)
+    return schedule(step)
+schedule_values(counted, 30)
+# One vectorized call, except on PyTorch, where torch.vmap cannot map a data-dependent cond.
+assert len(calls) == (30 if keras.backend.backend() == "torch" else 1), len(calls)
+print("ok", keras.backend.backend())
+"""
+
+
+def test_schedule_values_equal_the_schedule_step_by_step(backend, run_under_backend):
+    assert run_under_backend(backend, SCHEDULE_VALUES_CHECK).split()[-2:] == ["ok", backend]

@@ -159,6 +159,13 @@ def test_use_precision_sets_the_keras_policy(monkeypatch, keras, restore_policy)
     assert keras.layers.Dense(2).compute_dtype == "bfloat16"
 
 
+def test_apply_policy_and_full_float32_products_refuse_what_they_do_not_know(keras):
+    with pytest.raises(ValueError, match="policy must be 'float32', 'mixed_float16' or"):
+        runtime.apply_policy("float16")
+    with pytest.raises(TypeError, match="full must be True or False. Received: full=1"):
+        runtime.full_float32_products(1)
+
+
 def test_expect_accuracy_records_each_result_where_cnnbook_results_says(
     monkeypatch, recorded_results, keras
 ):
@@ -707,6 +714,7 @@ def test_import_keras_prepares_each_backend_its_way(monkeypatch, keras, backend_
     monkeypatch.setattr(runtime, "backend", lambda: backend_name)
     monkeypatch.setattr(runtime, "import_tensorflow", lambda: calls.append("tensorflow"))
     monkeypatch.setattr(runtime, "_untune_keras_array_pipelines", lambda: calls.append("untune"))
+    monkeypatch.setattr(runtime, "full_float32_products", lambda full: calls.append(full))
     int64 = "Explicitly requested dtype int64 requested in ShapeDtypeStruct is not available"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -718,9 +726,10 @@ def test_import_keras_prepares_each_backend_its_way(monkeypatch, keras, backend_
         warnings.warn(int64, UserWarning, stacklevel=1)
         warnings.warn(int64, RuntimeWarning, stacklevel=1)  # only the UserWarning is silenced
         warnings.warn("another warning", UserWarning, stacklevel=1)
-    # TensorFlow imported quietly and its array pipelines untuned, on TensorFlow only;
-    # JAX's int64 warning silenced, on JAX only.
-    assert calls == (["tensorflow", "untune"] if backend_name == "tensorflow" else [])
+    # TensorFlow imported quietly and its array pipelines untuned, on TensorFlow only, then
+    # float32 products in float32 under the float32 policy; JAX's int64 warning silenced,
+    # on JAX only.
+    assert calls == (["tensorflow", "untune", True] if backend_name == "tensorflow" else [])
     silenced = backend_name == "jax"
     expected = [int64, "another warning"] if silenced else [int64, int64, "another warning"]
     assert [str(warning.message) for warning in caught] == expected

@@ -64,10 +64,12 @@ def sanitize_file(directory):
 
 
 def device():
-    """The GPU and backend the notebooks will see, asked in a fresh process."""
+    """The GPU and backend the notebooks will see, and the policy their chapters that
+    train with Keras apply (the device line reports it), asked in a fresh process."""
     script = (
-        "from cnnbook.runtime import backend, describe_device, precision\n"
-        "print(backend()); print(describe_device()); print(precision())"
+        "from cnnbook.runtime import backend, describe_device, use_precision\n"
+        "policy = use_precision(log=None)\n"
+        "print(backend()); print(describe_device()); print(policy)"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     if result.returncode != 0:

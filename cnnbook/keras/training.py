@@ -24,6 +24,7 @@ __all__ = [
     "make_dataset",
     "predict_with_flip",
     "random_batch_step",
+    "schedule_values",
     "sgd_warmup_cosine",
     "train_and_evaluate",
     "warmup_cosine_schedule",
@@ -348,6 +349,72 @@ def warmup_cosine_schedule(peak_learning_rate, total_steps, warmup_fraction=0.2)
         warmup_target=peak_learning_rate,
         warmup_steps=warmup_steps,
     )
+
+
+def schedule_values(schedule, steps):
+    """A learning-rate schedule's value at each step, computed in one vectorized call.
+
+    To plot a schedule: ``[float(schedule(step)) for step in range(steps)]`` gives the
+    same values, but on JAX each call of Keras's ``CosineDecay`` traces and compiles its
+    ``keras.ops.cond`` anew (40 to 60 ms on a CPU, 100 ms on a GPU: minutes for a few
+    thousand steps). On TensorFlow and JAX, ``keras.ops.vectorized_map`` calls the
+    schedule once, on every step at the same time (under a second for 2,640 steps); on
+    PyTorch, whose ``torch.vmap`` cannot map a data-dependent ``cond``, the steps are
+    computed one by one, which eager PyTorch does fast.
+
+    Parameters
+    ----------
+    schedule : callable
+        A ``keras.optimizers.schedules.LearningRateSchedule``, or any function of a step
+        number written with ``keras.ops``.
+    steps : int or array_like of int
+        A number of steps ``n`` (the steps 0, 1, ..., n - 1), or the step numbers
+        themselves: a 1-D array of ints >= 0.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (len(steps),)
+        ``schedule(step)`` for each step (in float32 from a Keras schedule: the compiled
+        call may round the last digit otherwise than a call per step does).
+
+    Raises
+    ------
+    TypeError
+        For a schedule that is not callable.
+    ValueError
+        For a number of steps below 1, or step numbers that are not a non-empty 1-D
+        array of ints >= 0.
+
+    Examples
+    --------
+    >>> schedule = warmup_cosine_schedule(0.2, total_steps=100)
+    >>> schedule_values(schedule, [0, 10, 20, 60, 100]).round(3)
+    array([0. , 0.1, 0.2, 0.1, 0. ])
+    >>> schedule_values(schedule, 100).shape
+    (100,)
+    """
+    if not callable(schedule):
+        raise TypeError(
+            "schedule must be callable, such as a keras.optimizers.schedules."
+            f"LearningRateSchedule. Received: schedule={schedule!r}"
+        )
+    if np.ndim(steps) == 0:
+        steps = np.arange(positive_int(steps, "steps"))
+    steps = np.asarray(steps)
+    if (
+        steps.ndim != 1
+        or steps.size == 0
+        or not np.issubdtype(steps.dtype, np.integer)
+        or steps.min() < 0
+    ):
+        raise ValueError(
+            "steps must be a positive int or a non-empty 1-D array of ints >= 0. "
+            f"Received: steps={steps!r}"
+        )
+    if backend() == "torch":
+        return np.array([float(schedule(step)) for step in steps.tolist()])
+    values = keras.ops.vectorized_map(schedule, steps)
+    return keras.ops.convert_to_numpy(values).astype(np.float64)
 
 
 def sgd_warmup_cosine(peak_learning_rate, total_steps, warmup_fraction=0.2, weight_decay=5e-3):
