@@ -97,9 +97,14 @@ def main():
     )
     results = []
     for variant, description in VARIANTS.items():
-        child = ["--variant", variant, "--steps", str(arguments.steps)]
-        child += ["--batch-size", str(arguments.batch_size)]
-        result = run_child(__file__, [*child, "--precision", arguments.precision], env)
+        options = {
+            "--variant": variant,
+            "--steps": arguments.steps,
+            "--batch-size": arguments.batch_size,
+            "--precision": arguments.precision,
+        }
+        child = [str(part) for option in options.items() for part in option]
+        result = run_child(__file__, child, env)
         result["ratio"] = result["wall"] / (results[0]["wall"] if results else result["wall"])
         results.append(result)
         print(f"{description:<48} {result['wall']:6.3f} s  {result['ratio']:5.2f}")

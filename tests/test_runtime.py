@@ -159,6 +159,57 @@ def test_use_precision_sets_the_keras_policy(monkeypatch, keras, restore_policy)
     assert keras.layers.Dense(2).compute_dtype == "bfloat16"
 
 
+def test_apply_policy_keeps_float32_products_in_float32_under_float32_alone(
+    keras, tf, restore_policy
+):
+    tf32 = tf.config.experimental.tensor_float_32_execution_enabled
+    assert runtime.apply_policy("mixed_bfloat16") == "mixed_bfloat16" and tf32()
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    assert runtime.apply_policy("mixed_float16") == "mixed_float16" and tf32()
+    assert runtime.apply_policy("float32") == "float32" and not tf32()
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def fake_torch_switches():
+    """torch.backends' two TF32 switches, at PyTorch's defaults (convolutions only)."""
+    cudnn = types.SimpleNamespace(allow_tf32=True)
+    cuda = types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False))
+    return types.SimpleNamespace(backends=types.SimpleNamespace(cudnn=cudnn, cuda=cuda))
+
+
+def test_full_float32_products_sets_each_backends_own_switch(monkeypatch, tf, restore_policy):
+    """In this process, each backend's branch: TensorFlow's and JAX's real settings (JAX
+    is installed beside TensorFlow here), PyTorch's faked (tests/test_backend_differences.py
+    checks all three under their own backend)."""
+    import jax
+
+    monkeypatch.setattr(runtime, "backend", lambda: "jax")
+    saved = jax.config.jax_default_matmul_precision
+    try:
+        runtime.full_float32_products(True)
+        assert jax.config.jax_default_matmul_precision == "float32"
+        runtime.full_float32_products(False)
+        assert jax.config.jax_default_matmul_precision is None
+    finally:
+        jax.config.update("jax_default_matmul_precision", saved)
+    torch = fake_torch_switches()
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setattr(runtime, "backend", lambda: "torch")
+    runtime.full_float32_products(True)
+    assert torch.backends.cudnn.allow_tf32 is False
+    assert torch.backends.cuda.matmul.allow_tf32 is False
+    torch.backends.cuda.matmul.allow_tf32 = True
+    runtime.full_float32_products(False)  # PyTorch's defaults: convolutions only
+    assert torch.backends.cudnn.allow_tf32 is True
+    assert torch.backends.cuda.matmul.allow_tf32 is False
+    monkeypatch.setattr(runtime, "backend", lambda: "tensorflow")
+    tf32 = tf.config.experimental.tensor_float_32_execution_enabled
+    runtime.full_float32_products(False)
+    assert tf32()
+    runtime.full_float32_products()  # full by default
+    assert not tf32()
+
+
 def test_apply_policy_and_full_float32_products_refuse_what_they_do_not_know(keras):
     with pytest.raises(ValueError, match="policy must be 'float32', 'mixed_float16' or"):
         runtime.apply_policy("float16")
